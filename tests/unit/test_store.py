@@ -10,7 +10,7 @@ import pytest
 from pyk8s.api.selectors import parse_field_selector, parse_label_selector
 from pyk8s.store import ExpiredError, FutureRevisionError, WriteStatus, open_store
 
-from .storehelpers import decode, names, pod, put
+from storehelpers import decode, names, pod, put
 
 
 def rv(data: bytes) -> str:

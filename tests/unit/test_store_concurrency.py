@@ -11,7 +11,7 @@ import orjson
 from pyk8s.api.selectors import parse_label_selector
 from pyk8s.store import WriteStatus
 
-from .storehelpers import pod, put
+from storehelpers import pod, put
 
 WRITERS = 6
 COUNTER_THREADS = 4

@@ -11,7 +11,7 @@ from hypothesis.stateful import RuleBasedStateMachine, invariant, precondition, 
 from pyk8s.api.selectors import parse_field_selector, parse_label_selector
 from pyk8s.store import ExpiredError, FutureRevisionError, open_store
 
-from .storehelpers import pod, put
+from storehelpers import pod, put
 
 NAMESPACES = st.sampled_from(["", "a", "b"])
 NAMES = st.sampled_from(["p1", "p2", "p3", "p4"])

@@ -1,0 +1,406 @@
+"""core/v1 kinds: defaulting, validation and selectable fields for pods and nodes.
+
+Rules and messages follow k8s.io/kubernetes pkg/apis/core/v1/defaults.go and
+pkg/apis/core/validation/validation.go, limited to what issue 2 asks for; the rest of a
+pod's spec passes through unvalidated.
+"""
+
+from __future__ import annotations
+
+import copy
+from typing import Any
+
+from pyk8s.api.errors import Cause, duplicate, forbidden, invalid_value, not_supported, required
+from pyk8s.api.registry import Registry, ResourceDef
+from pyk8s.api.validation import (
+    OBJECT_META_SHAPE,
+    QUANTITY,
+    MapOf,
+    dns1123_label_errors,
+    dns1123_subdomain_errors,
+    port_name_errors,
+    qualified_name_errors,
+    validate_object_meta,
+)
+
+__all__ = ["PODS", "NODES", "core_v1_resources", "default_registry"]
+
+Obj = dict[str, Any]
+
+# -- shapes ----------------------------------------------------------------------------------
+
+_PORT = {"name": str, "containerPort": int, "hostPort": int, "protocol": str, "hostIP": str}
+_ENV = {"name": str, "value": str, "valueFrom": dict}
+_RESOURCES = {"limits": MapOf(QUANTITY), "requests": MapOf(QUANTITY), "claims": [dict]}
+_CONTAINER = {
+    "name": str,
+    "image": str,
+    "imagePullPolicy": str,
+    "command": [str],
+    "args": [str],
+    "workingDir": str,
+    "ports": [_PORT],
+    "env": [_ENV],
+    "envFrom": [dict],
+    "resources": _RESOURCES,
+    "volumeMounts": [dict],
+    "terminationMessagePath": str,
+    "terminationMessagePolicy": str,
+    "livenessProbe": dict,
+    "readinessProbe": dict,
+    "startupProbe": dict,
+    "securityContext": dict,
+    "stdin": bool,
+    "tty": bool,
+}
+_TOLERATION = {"key": str, "operator": str, "value": str, "effect": str, "tolerationSeconds": int}
+_POD_SHAPE: dict[str, Any] = {
+    "kind": str,
+    "apiVersion": str,
+    "metadata": OBJECT_META_SHAPE,
+    "spec": {
+        "containers": [_CONTAINER],
+        "initContainers": [_CONTAINER],
+        "restartPolicy": str,
+        "dnsPolicy": str,
+        "terminationGracePeriodSeconds": int,
+        "activeDeadlineSeconds": int,
+        "schedulerName": str,
+        "nodeName": str,
+        "nodeSelector": MapOf(str),
+        "serviceAccountName": str,
+        "serviceAccount": str,
+        "hostNetwork": bool,
+        "priority": int,
+        "priorityClassName": str,
+        "preemptionPolicy": str,
+        "enableServiceLinks": bool,
+        "tolerations": [_TOLERATION],
+        "affinity": dict,
+        "securityContext": dict,
+        "volumes": [dict],
+    },
+    "status": {
+        "phase": str,
+        "podIP": str,
+        "podIPs": [dict],
+        "hostIP": str,
+        "nominatedNodeName": str,
+        "qosClass": str,
+        "message": str,
+        "reason": str,
+        "startTime": str,
+        "conditions": [dict],
+        "containerStatuses": [dict],
+        "initContainerStatuses": [dict],
+    },
+}
+_NODE_SHAPE: dict[str, Any] = {
+    "kind": str,
+    "apiVersion": str,
+    "metadata": OBJECT_META_SHAPE,
+    "spec": {
+        "unschedulable": bool,
+        "podCIDR": str,
+        "podCIDRs": [str],
+        "providerID": str,
+        "taints": [{"key": str, "value": str, "effect": str, "timeAdded": str}],
+    },
+    "status": {
+        "capacity": MapOf(QUANTITY),
+        "allocatable": MapOf(QUANTITY),
+        "conditions": [dict],
+        "addresses": [{"type": str, "address": str}],
+        "nodeInfo": dict,
+        "phase": str,
+        "images": [dict],
+        "daemonEndpoints": dict,
+    },
+}
+
+# -- pods ------------------------------------------------------------------------------------
+
+_RESTART_POLICIES = ("Always", "OnFailure", "Never")
+_DNS_POLICIES = ("ClusterFirstWithHostNet", "ClusterFirst", "Default", "None")
+_PULL_POLICIES = ("Always", "Never", "IfNotPresent")
+_PROTOCOLS = ("SCTP", "TCP", "UDP")
+_MESSAGE_POLICIES = ("File", "FallbackToLogsOnError")
+_TAINT_EFFECTS = ("NoExecute", "NoSchedule", "PreferNoSchedule")
+
+
+def _image_pull_policy(image: str) -> str:
+    # Upstream: Always for ":latest" or no tag; a digest counts as a tag.
+    if "@" in image:
+        return "IfNotPresent"
+    last = image.rsplit("/", 1)[-1]
+    tag = last.rpartition(":")[2] if ":" in last else ""
+    return "Always" if tag in ("", "latest") else "IfNotPresent"
+
+
+def _default_container(container: Obj) -> None:
+    container.setdefault("imagePullPolicy", _image_pull_policy(container.get("image", "")))
+    container.setdefault("terminationMessagePath", "/dev/termination-log")
+    container.setdefault("terminationMessagePolicy", "File")
+    container.setdefault("resources", {})
+    for port in container.get("ports") or ():
+        port.setdefault("protocol", "TCP")
+
+
+def _qos_class(spec: Obj) -> str:
+    """Upstream qos.GetPodQOS, simplified to cpu and memory as upstream counts them."""
+    containers = (spec.get("containers") or []) + (spec.get("initContainers") or [])
+    if not any(container.get("resources") for container in containers):
+        return "BestEffort"
+    requests: dict[str, bool] = {}
+    limits: dict[str, bool] = {}
+    guaranteed = True
+    for container in containers:
+        resources = container.get("resources") or {}
+        c_requests = {k: v for k, v in (resources.get("requests") or {}).items() if k in ("cpu", "memory")}
+        c_limits = {k: v for k, v in (resources.get("limits") or {}).items() if k in ("cpu", "memory")}
+        requests.update(dict.fromkeys(c_requests, True))
+        limits.update(dict.fromkeys(c_limits, True))
+        if set(c_limits) != {"cpu", "memory"}:
+            guaranteed = False
+        # Requests default to limits; differing requests make the pod Burstable.
+        if any(str(c_requests.get(k, v)) != str(v) for k, v in c_limits.items()):
+            guaranteed = False
+    if not requests and not limits:
+        return "BestEffort"
+    return "Guaranteed" if guaranteed else "Burstable"
+
+
+def default_pod(pod: Obj) -> None:
+    spec = pod.setdefault("spec", {})
+    for container in spec.get("containers") or ():
+        _default_container(container)
+    for container in spec.get("initContainers") or ():
+        _default_container(container)
+    spec.setdefault("restartPolicy", "Always")
+    spec.setdefault("terminationGracePeriodSeconds", 30)
+    spec.setdefault("dnsPolicy", "ClusterFirst")
+    spec.setdefault("securityContext", {})
+    spec.setdefault("schedulerName", "default-scheduler")
+    spec.setdefault("enableServiceLinks", True)
+    spec.setdefault("preemptionPolicy", "PreemptLowerPriority")
+    spec.setdefault("priority", 0)
+    if spec.get("serviceAccount") and not spec.get("serviceAccountName"):
+        spec["serviceAccountName"] = spec["serviceAccount"]
+    status = pod.setdefault("status", {})
+    status.setdefault("phase", "Pending")
+    status.setdefault("qosClass", _qos_class(spec))
+
+
+def _validate_container(container: Obj, path: str, seen: set[str], port_names: set[str]) -> list[Cause]:
+    causes: list[Cause] = []
+    name = container.get("name", "")
+    if not name:
+        causes.append(required(f"{path}.name"))
+    else:
+        causes.extend(invalid_value(f"{path}.name", name, msg) for msg in dns1123_label_errors(name))
+        if name in seen:
+            causes.append(duplicate(f"{path}.name", name))
+        seen.add(name)
+    if not container.get("image", "").strip():
+        causes.append(required(f"{path}.image"))
+    policy = container.get("imagePullPolicy", "")
+    if policy not in _PULL_POLICIES:
+        causes.append(not_supported(f"{path}.imagePullPolicy", policy, _PULL_POLICIES))
+    message_policy = container.get("terminationMessagePolicy", "File")
+    if message_policy not in _MESSAGE_POLICIES:
+        causes.append(not_supported(f"{path}.terminationMessagePolicy", message_policy, _MESSAGE_POLICIES))
+    for index, port in enumerate(container.get("ports") or ()):
+        port_path = f"{path}.ports[{index}]"
+        port_name = port.get("name", "")
+        if port_name:
+            causes.extend(invalid_value(f"{port_path}.name", port_name, msg) for msg in port_name_errors(port_name))
+            if port_name in port_names:
+                causes.append(duplicate(f"{port_path}.name", port_name))
+            port_names.add(port_name)
+        number = port.get("containerPort", 0)
+        if number == 0:
+            causes.append(required(f"{port_path}.containerPort"))
+        elif not 1 <= number <= 65535:
+            causes.append(invalid_value(f"{port_path}.containerPort", number, "must be between 1 and 65535, inclusive"))
+        host_port = port.get("hostPort", 0)
+        if host_port != 0 and not 1 <= host_port <= 65535:
+            causes.append(invalid_value(f"{port_path}.hostPort", host_port, "must be between 1 and 65535, inclusive"))
+        protocol = port.get("protocol", "")
+        if not protocol:
+            causes.append(required(f"{port_path}.protocol"))
+        elif protocol not in _PROTOCOLS:
+            causes.append(not_supported(f"{port_path}.protocol", protocol, _PROTOCOLS))
+    for index, env in enumerate(container.get("env") or ()):
+        if not env.get("name"):
+            causes.append(required(f"{path}.env[{index}].name"))
+    return causes
+
+
+def validate_pod(pod: Obj) -> list[Cause]:
+    causes = validate_object_meta(pod["metadata"], namespaced=True)
+    spec = pod.get("spec") or {}
+    containers = spec.get("containers") or []
+    seen: set[str] = set()
+    port_names: set[str] = set()
+    for index, container in enumerate(spec.get("initContainers") or ()):
+        causes.extend(_validate_container(container, f"spec.initContainers[{index}]", seen, port_names))
+    if not containers:
+        causes.append(required("spec.containers"))
+    for index, container in enumerate(containers):
+        causes.extend(_validate_container(container, f"spec.containers[{index}]", seen, port_names))
+    restart_policy = spec.get("restartPolicy", "")
+    if restart_policy not in _RESTART_POLICIES:
+        causes.append(not_supported("spec.restartPolicy", restart_policy, _RESTART_POLICIES))
+    dns_policy = spec.get("dnsPolicy", "")
+    if dns_policy not in _DNS_POLICIES:
+        causes.append(not_supported("spec.dnsPolicy", dns_policy, _DNS_POLICIES))
+    grace = spec.get("terminationGracePeriodSeconds")
+    if grace is not None and grace < 0:
+        causes.append(invalid_value("spec.terminationGracePeriodSeconds", grace, "must be greater than or equal to 0"))
+    deadline = spec.get("activeDeadlineSeconds")
+    if deadline is not None and deadline < 1:
+        causes.append(invalid_value("spec.activeDeadlineSeconds", deadline, "must be between 1 and 2147483647, inclusive"))
+    node_name = spec.get("nodeName", "")
+    if node_name:
+        causes.extend(invalid_value("spec.nodeName", node_name, msg) for msg in dns1123_subdomain_errors(node_name))
+    for key, value in (spec.get("nodeSelector") or {}).items():
+        causes.extend(invalid_value("spec.nodeSelector", key, msg) for msg in qualified_name_errors(key))
+    return causes
+
+
+_POD_UPDATE_FORBIDDEN = (
+    "pod updates may not change fields other than `spec.containers[*].image`,`spec.initContainers[*].image`,"
+    "`spec.activeDeadlineSeconds`,`spec.tolerations` (only additions to existing tolerations),"
+    "`spec.terminationGracePeriodSeconds` (allow it to be set to 1 if it was previously negative)"
+)
+
+
+def validate_pod_update(new: Obj, old: Obj) -> list[Cause]:
+    """Upstream ValidatePodUpdate: a pod's spec is immutable but for a few fields."""
+    causes = validate_pod(new)
+    new_spec, old_spec = new.get("spec") or {}, old.get("spec") or {}
+    if new_spec == old_spec:
+        return causes
+    # Copy the mutable fields from new into old; anything else that differs is forbidden.
+    relaxed = copy.deepcopy(old_spec)
+    for key in ("activeDeadlineSeconds", "tolerations", "terminationGracePeriodSeconds"):
+        if key in new_spec:
+            relaxed[key] = new_spec[key]
+        else:
+            relaxed.pop(key, None)
+    # Until the binding subresource exists (issue 3), an update may bind an unbound pod once:
+    # set spec.nodeName where it was empty, which is what pods/binding does upstream.
+    if not old_spec.get("nodeName") and new_spec.get("nodeName"):
+        relaxed["nodeName"] = new_spec["nodeName"]
+    for key in ("containers", "initContainers"):
+        new_list, old_list = new_spec.get(key) or [], relaxed.get(key) or []
+        if len(new_list) == len(old_list):
+            for new_c, old_c in zip(new_list, old_list):
+                if "image" in new_c:
+                    old_c["image"] = new_c["image"]
+    if relaxed != new_spec:
+        causes.append(forbidden("spec", _POD_UPDATE_FORBIDDEN))
+    return causes
+
+
+def pod_fields(pod: Obj) -> dict[str, str]:
+    spec = pod.get("spec") or {}
+    status = pod.get("status") or {}
+    return {
+        "spec.nodeName": spec.get("nodeName", ""),
+        "spec.restartPolicy": spec.get("restartPolicy", ""),
+        "spec.schedulerName": spec.get("schedulerName", ""),
+        "spec.serviceAccountName": spec.get("serviceAccountName", ""),
+        "spec.hostNetwork": "true" if spec.get("hostNetwork") else "false",
+        "status.phase": status.get("phase", ""),
+        "status.podIP": status.get("podIP", ""),
+        "status.nominatedNodeName": status.get("nominatedNodeName", ""),
+    }
+
+
+# -- nodes -----------------------------------------------------------------------------------
+
+
+def default_node(node: Obj) -> None:
+    status = node.get("status")
+    if status and "capacity" in status and "allocatable" not in status:
+        status["allocatable"] = dict(status["capacity"])
+
+
+def validate_node(node: Obj) -> list[Cause]:
+    causes = validate_object_meta(node["metadata"], namespaced=False)
+    for index, taint in enumerate((node.get("spec") or {}).get("taints") or ()):
+        path = f"spec.taints[{index}]"
+        key = taint.get("key", "")
+        if not key:
+            causes.append(required(f"{path}.key"))
+        else:
+            causes.extend(invalid_value(f"{path}.key", key, msg) for msg in qualified_name_errors(key))
+        effect = taint.get("effect", "")
+        if not effect:
+            causes.append(required(f"{path}.effect"))
+        elif effect not in _TAINT_EFFECTS:
+            causes.append(not_supported(f"{path}.effect", effect, _TAINT_EFFECTS))
+    return causes
+
+
+def validate_node_update(new: Obj, old: Obj) -> list[Cause]:
+    return validate_node(new)
+
+
+def node_fields(node: Obj) -> dict[str, str]:
+    return {"spec.unschedulable": "true" if (node.get("spec") or {}).get("unschedulable") else "false"}
+
+
+PODS = ResourceDef(
+    group="",
+    version="v1",
+    kind="Pod",
+    plural="pods",
+    singular="pod",
+    namespaced=True,
+    shape=_POD_SHAPE,
+    default=default_pod,
+    validate=validate_pod,
+    validate_update=validate_pod_update,
+    fields=pod_fields,
+    selectable_fields=frozenset(
+        (
+            "spec.nodeName",
+            "spec.restartPolicy",
+            "spec.schedulerName",
+            "spec.serviceAccountName",
+            "spec.hostNetwork",
+            "status.phase",
+            "status.podIP",
+            "status.nominatedNodeName",
+        )
+    ),
+    short_names=("po",),
+    return_deleted_object=True,
+)
+
+NODES = ResourceDef(
+    group="",
+    version="v1",
+    kind="Node",
+    plural="nodes",
+    singular="node",
+    namespaced=False,
+    shape=_NODE_SHAPE,
+    default=default_node,
+    validate=validate_node,
+    validate_update=validate_node_update,
+    fields=node_fields,
+    selectable_fields=frozenset(("spec.unschedulable",)),
+    short_names=("no",),
+)
+
+
+def core_v1_resources() -> tuple[ResourceDef, ...]:
+    return (PODS, NODES)
+
+
+def default_registry() -> Registry:
+    return Registry(core_v1_resources())
+

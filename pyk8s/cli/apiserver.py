@@ -1,0 +1,57 @@
+"""``pyk8s-apiserver [PORT]``: serve the Kubernetes API over a store, on granian."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+from pyk8s.apiserver.server import DEFAULT_BACKPRESSURE, ServerConfig, serve
+
+__all__ = ["main", "parse_args"]
+
+
+def parse_args(argv: list[str] | None = None) -> ServerConfig:
+    parser = argparse.ArgumentParser(prog="pyk8s-apiserver", description="The pyk8s API server.")
+    parser.add_argument("port", nargs="?", type=int, default=8080, help="TCP port to listen on (default 8080)")
+    parser.add_argument("--port", dest="port_option", type=int, help="same as the positional PORT")
+    parser.add_argument("--bind-address", default="127.0.0.1", help="address to listen on (default 127.0.0.1)")
+    parser.add_argument("--storage", choices=("native", "reference"), default="native", help="storage backend")
+    parser.add_argument(
+        "--compaction-interval", type=float, default=60.0, metavar="SECONDS",
+        help="how often to compact watch history (default 60; 0 disables)",
+    )
+    parser.add_argument(
+        "--compaction-retention", type=float, default=300.0, metavar="SECONDS",
+        help="how much history watches and continue tokens may reach back into (default 300)",
+    )
+    parser.add_argument("--watch-buffer", type=int, default=10000, help="events buffered per watcher before it is expired")
+    parser.add_argument(
+        "--max-inflight", type=int, default=DEFAULT_BACKPRESSURE,
+        help="concurrent requests, open watches included (granian backpressure)",
+    )
+    parser.add_argument("--log-level", default="info", choices=("critical", "error", "warning", "info", "debug"))
+    parser.add_argument("--access-log", action="store_true", help="log every request")
+    args = parser.parse_args(argv)
+    port = args.port_option if args.port_option is not None else args.port
+    if not 0 < port < 65536:
+        parser.error(f"port must be between 1 and 65535, not {port}")
+    return ServerConfig(
+        port=port,
+        bind_address=args.bind_address,
+        storage=args.storage,
+        compaction_interval=args.compaction_interval,
+        compaction_retention=args.compaction_retention,
+        watch_buffer=args.watch_buffer,
+        backpressure=args.max_inflight,
+        log_level=args.log_level,
+        log_access=args.access_log,
+    )
+
+
+def main(argv: list[str] | None = None) -> int:
+    serve(parse_args(argv))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

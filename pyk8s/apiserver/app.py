@@ -38,9 +38,9 @@ except ImportError:  # pragma: no cover - another RSGI server
 JSON_HEADERS = [("content-type", "application/json")]
 TEXT_HEADERS = [("content-type", "text/plain; charset=utf-8"), ("x-content-type-options", "nosniff")]
 HEALTH_PATHS = frozenset(("/health", "/healthz", "/livez", "/readyz"))
-# curl -d sends application/x-www-form-urlencoded unless told otherwise; reading it as JSON
-# lets `curl -d @pod.json` work (kube-apiserver would answer 415).  Everything else is 415.
-_JSON_TYPES = frozenset(("application/json", "*/*", "application/x-www-form-urlencoded"))
+# As kube-apiserver: a body must say it is JSON (or carry no Content-Type at all); curl's
+# default form encoding gets 415 like any other media type.
+_JSON_TYPES = frozenset(("application/json",))
 _PATCH_TYPES = frozenset((MERGE_PATCH, "application/json"))
 _KNOWN_PATCH_TYPES = (
     "application/json-patch+json",

@@ -324,9 +324,12 @@ def test_content_type_parameters_are_ignored(app):
     assert call(app, "POST", "/api/v1/pods", pod(), content_type="application/json; charset=utf-8")[0] == 201
 
 
-def test_curl_default_content_type_is_read_as_json(app):
-    # `curl -d @pod.json` labels the body application/x-www-form-urlencoded.
-    assert call(app, "POST", "/api/v1/pods", pod(), content_type="application/x-www-form-urlencoded")[0] == 201
+def test_form_encoded_body_is_unsupported_as_upstream(app):
+    # `curl -d @pod.json` without -H labels the body application/x-www-form-urlencoded.
+    before = snapshot(app)
+    status, body = call(app, "POST", "/api/v1/pods", pod(), content_type="application/x-www-form-urlencoded")[:2]
+    assert status == 415
+    assert snapshot(app) == before
 
 
 @pytest.mark.parametrize("query,message", [

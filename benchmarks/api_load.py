@@ -302,7 +302,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         if not args.ceiling_only:
             api_port = free_port()
-            default_cmd = f"{shlex.quote(sys.executable)} -m pyk8s.cli.apiserver {{port}} --bind-address 127.0.0.1"
+            default_cmd = f"{shlex.quote(sys.executable)} -P -m pyk8s.cli.apiserver {{port}} --bind-address 127.0.0.1"
             template = args.server_cmd or default_cmd
             if args.storage and not args.server_cmd:
                 template += f" --storage {args.storage}"

@@ -53,6 +53,10 @@ class ResourceDef:
     # Field selector keys beyond metadata.name/metadata.namespace (which every kind has).
     selectable_fields: frozenset[str] = frozenset()
     short_names: tuple[str, ...] = ()
+    categories: tuple[str, ...] = ()  # e.g. ("all",) for `kubectl get all`
+    # Subresource name -> kind served there (e.g. {"status": "Pod", "scale": "Scale"}),
+    # as discovery lists them.
+    subresources: tuple[tuple[str, str], ...] = ()
     # kube-apiserver answers DELETE of some kinds (pods) with the object, others with a Status.
     return_deleted_object: bool = False
     verbs: tuple[str, ...] = ("create", "delete", "get", "list", "patch", "update", "watch")

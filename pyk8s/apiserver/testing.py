@@ -59,7 +59,7 @@ class APIServerProcess:
                 self.port = free_port(self.host)
             self.process = subprocess.Popen(
                 [
-                    sys.executable, "-m", "pyk8s.cli.apiserver", str(self.port),
+                    sys.executable, "-P", "-m", "pyk8s.cli.apiserver", str(self.port),
                     "--bind-address", self.host, "--storage", self.storage, *self.extra_args,
                 ],
                 stdin=subprocess.DEVNULL,

@@ -8,7 +8,7 @@ Two layers, as upstream has them:
    object.  Later code may then index the fields it knows without guarding types.
 2. Field validation returning ``Cause`` lists (422 Invalid), with upstream's messages.
 
-Kind-specific rules live with the kind (``pyk8s.api.core``).
+Kind-specific rules live with the kind (``pyk8s.api.kinds``).
 """
 
 from __future__ import annotations

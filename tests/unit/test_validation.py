@@ -9,7 +9,7 @@ from hypothesis import strategies as st
 
 from apihelpers import pod, with_changes
 from pyk8s.api import errors
-from pyk8s.api.core import validate_pod
+from pyk8s.api.kinds.pods import validate_pod
 from pyk8s.api.validation import (
     dns1123_label_errors,
     dns1123_subdomain_errors,
@@ -67,7 +67,7 @@ def test_cause_rendering_matches_upstream():
 
 
 def _defaulted(obj):
-    from pyk8s.api.core import default_pod
+    from pyk8s.api.kinds.pods import default_pod
 
     obj.setdefault("metadata", {}).setdefault("namespace", "default")
     default_pod(obj)

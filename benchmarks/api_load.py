@@ -156,7 +156,10 @@ def preload(wrk: str, base: str, count: int, tmpdir: Path, connections: int = 16
 
 
 def choose_create_namespace(base: str) -> str:
-    """``bench-create`` unless the server insists on existing namespaces (then ``default``)."""
+    """``bench-create`` (created first: issue 3 refuses objects in a missing namespace) unless
+    the server still refuses it (then ``default``)."""
+    namespace = {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": CREATE_NAMESPACE}}
+    httpx.post(f"{base}/api/v1/namespaces", content=orjson.dumps(namespace), timeout=10)
     probe = pod_for_create(0, CREATE_NAMESPACE, "bench-probe")
     response = httpx.post(f"{base}/api/v1/namespaces/{CREATE_NAMESPACE}/pods", content=orjson.dumps(probe), timeout=10)
     if response.status_code in (200, 201):

@@ -1,13 +1,28 @@
-"""Server-set object metadata, as upstream's rest.BeforeCreate/BeforeUpdate set it."""
+"""Object metadata the server sets and checks: upstream's rest.BeforeCreate/BeforeUpdate,
+owner reference and finalizer validation, and what a DELETE does to metadata."""
 
 from __future__ import annotations
 
 import os
-import secrets
+import random
 import time
 from typing import Any
 
-__all__ = ["now_rfc3339", "new_uid", "stamp_create", "stamp_update", "generate_name"]
+from pyk8s.api.errors import Cause, forbidden, invalid_value
+from pyk8s.api.validation import qualified_name_errors
+
+__all__ = [
+    "now_rfc3339",
+    "rfc3339_after",
+    "new_uid",
+    "stamp_create",
+    "stamp_update",
+    "generate_name",
+    "validate_owner_references",
+    "validate_finalizers",
+    "validate_metadata_update",
+    "deletion_marks",
+]
 
 # Upstream's names.SimpleNameGenerator alphabet: no vowels (no words), no confusable digits.
 _ALPHANUMS = "bcdfghjklmnpqrstvwxz2456789"
@@ -57,8 +72,10 @@ def new_uid() -> str:
 
 
 def generate_name(base: str) -> str:
+    # Upstream draws from math/rand: names need to be unlikely to collide (a collision is
+    # retried), not unpredictable, so the fast PRNG serves (reseeded in forked children).
     base = base[:_MAX_GENERATED_NAME_LENGTH]
-    return base + "".join(secrets.choice(_ALPHANUMS) for _ in range(_RANDOM_LENGTH))
+    return base + "".join(random.choices(_ALPHANUMS, k=_RANDOM_LENGTH))
 
 
 def stamp_create(obj: dict[str, Any], namespace: str) -> None:
@@ -96,3 +113,123 @@ def stamp_update(obj: dict[str, Any], old: dict[str, Any]) -> None:
     meta["generation"] = generation
     meta.pop("selfLink", None)
     meta["resourceVersion"] = ""
+
+
+def rfc3339_after(seconds: int) -> str:
+    return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(int(time.time()) + seconds))
+
+
+# -- owner references and finalizers (apimachinery's ValidateObjectMeta) ----------------------
+
+FINALIZER_ORPHAN = "orphan"
+FINALIZER_FOREGROUND = "foregroundDeletion"
+
+
+def validate_owner_references(meta: dict[str, Any]) -> list[Cause]:
+    causes: list[Cause] = []
+    refs = meta.get("ownerReferences") or []
+    path = "metadata.ownerReferences"
+    controllers: list[str] = []
+    for ref in refs:
+        if not isinstance(ref, dict):
+            continue
+        api_version = ref.get("apiVersion") or ""
+        if not api_version.rpartition("/")[2]:
+            causes.append(invalid_value(f"{path}.apiVersion", api_version, "version must not be empty"))
+        for key in ("kind", "name", "uid"):
+            if not ref.get(key):
+                causes.append(invalid_value(f"{path}.{key}", ref.get(key) or "", "must not be empty"))
+        if ref.get("controller") is True:
+            controllers.append(ref.get("name", ""))
+    if len(controllers) > 1:
+        causes.append(
+            invalid_value(
+                path,
+                refs,
+                f'Only one reference can have Controller set to true. Found "true" in references for '
+                f"{controllers[0]} and {controllers[1]}",
+            )
+        )
+    return causes
+
+
+def validate_finalizers(meta: dict[str, Any]) -> list[Cause]:
+    causes: list[Cause] = []
+    finalizers = meta.get("finalizers") or []
+    for finalizer in finalizers:
+        causes.extend(invalid_value("metadata.finalizers", finalizer, msg) for msg in qualified_name_errors(finalizer))
+    if FINALIZER_ORPHAN in finalizers and FINALIZER_FOREGROUND in finalizers:
+        causes.append(
+            invalid_value("metadata.finalizers", finalizers, "finalizer orphan and foregroundDeletion cannot be both set")
+        )
+    return causes
+
+
+def validate_metadata_update(meta: dict[str, Any], old_meta: dict[str, Any]) -> list[Cause]:
+    """ValidateObjectMetaUpdate's parts the stamping does not already enforce."""
+    causes = validate_owner_references(meta) if "ownerReferences" in meta else []
+    if "finalizers" in meta:
+        causes += validate_finalizers(meta)
+        if old_meta.get("deletionTimestamp"):
+            old = set(old_meta.get("finalizers") or ())
+            new = [f for f in meta["finalizers"] if f not in old]
+            if new:
+                quoted = ", ".join(f'"{f}"' for f in new)
+                causes.append(
+                    forbidden(
+                        "metadata.finalizers",
+                        f"no new finalizers can be added if the object is being deleted, found new finalizers []string{{{quoted}}}",
+                    )
+                )
+    return causes
+
+
+# -- deletion (upstream rest.BeforeDelete and the Store's finalizer handling) -----------------
+
+
+def deletion_marks(resource: Any, old: dict[str, Any], options: Any) -> dict[str, Any] | None:
+    """What a DELETE does to ``old``: None to remove it now; else the object to keep,
+    marked with deletionTimestamp (``old`` itself when nothing changes).  Objects stay
+    while finalizers are pending (the propagation policy adds ``orphan`` or
+    ``foregroundDeletion``, for the garbage collector), while a pod's grace period runs
+    (the kubelet ends it), and namespaces until their controller has finalized them."""
+    old_meta = old.get("metadata") or {}
+    meta = dict(old_meta)
+    obj = dict(old)
+    obj["metadata"] = meta
+    finalizers = list(meta.get("finalizers") or ())
+    policy = options.propagation
+    if policy:
+        # The deprecated flag aside, Background is the default: it drops both GC finalizers.
+        finalizers = [f for f in finalizers if f not in (FINALIZER_ORPHAN, FINALIZER_FOREGROUND)]
+        if policy == "Orphan":
+            finalizers.append(FINALIZER_ORPHAN)
+        elif policy == "Foreground":
+            finalizers.append(FINALIZER_FOREGROUND)
+    if finalizers:
+        meta["finalizers"] = finalizers
+    else:
+        meta.pop("finalizers", None)
+    if resource.plural == "namespaces" and not resource.group:
+        return _namespace_deletion(obj, old)
+    grace = resource.deletion_grace(old, options.grace_period) if resource.deletion_grace else 0
+    if not finalizers and grace == 0:
+        return None
+    marked_grace = meta.get("deletionGracePeriodSeconds")
+    if not meta.get("deletionTimestamp") or marked_grace is None or grace < marked_grace:
+        # A later delete may only shorten the grace period, as upstream.
+        meta["deletionTimestamp"] = rfc3339_after(grace) if grace else now_rfc3339()
+        meta["deletionGracePeriodSeconds"] = grace
+    return obj if obj != old else old
+
+
+def _namespace_deletion(obj: dict[str, Any], old: dict[str, Any]) -> dict[str, Any] | None:
+    meta = obj["metadata"]
+    if not meta.get("deletionTimestamp"):
+        meta["deletionTimestamp"] = now_rfc3339()
+        meta["deletionGracePeriodSeconds"] = 0
+        obj["status"] = {**(obj.get("status") or {}), "phase": "Terminating"}
+        return obj
+    if not (obj.get("spec") or {}).get("finalizers") and not meta.get("finalizers"):
+        return None  # the namespace controller has finalized it
+    return obj if obj != old else old

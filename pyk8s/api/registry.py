@@ -4,23 +4,26 @@ The server is generic over ``ResourceDef``s, as kube-apiserver's generic registr
 its REST strategies: routing, list/watch, CRUD and errors never name a kind.  A kind
 contributes only what differs (upstream's strategy methods):
 
-* ``shape``                 JSON types of the fields the hooks touch (400 on mismatch)
 * ``default(obj)``          fill defaults in place (upstream SetDefaults_* + PrepareForCreate)
 * ``validate(obj)``         field errors for a create (422)
 * ``validate_update(new, old)`` field errors for an update, e.g. immutable fields
 * ``fields(obj)``           the selectable fields the store indexes, {"spec.nodeName": ...}
-
-Issue 3 adds more resources and subresources by registering more definitions.
+* ``prepare_create(obj)``   upstream PrepareForCreate: reset what a client may not set (status)
+* ``prepare_update(new, old)`` PrepareForUpdate of the main resource; the generic handler
+                            already keeps ``status`` for kinds with a status subresource
+* ``prepare_status_update(new, old)`` the status strategy's PrepareForUpdate
+* ``deletion_grace(obj, requested)`` graceful deletion (pods): seconds the object stays
+                            marked before it goes, or 0 to delete at once
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any, Callable
 
 from pyk8s.api.errors import Cause
 
-__all__ = ["ResourceDef", "Registry"]
+__all__ = ["ResourceDef", "Registry", "SUBRESOURCE_GROUP_VERSIONS", "SUBRESOURCE_VERBS", "ALL_VERBS", "keep_spec_for_status"]
 
 Obj = dict[str, Any]
 
@@ -37,6 +40,39 @@ def _no_fields(obj: Obj) -> dict[str, str]:
     return {}
 
 
+def _no_prepare(new: Obj, old: Obj) -> None:
+    return None
+
+
+def keep_spec_for_status(new: Obj, old: Obj) -> None:
+    """The usual status strategy: ``/status`` writes status (and metadata such as labels),
+    never the spec; owner references stay as they were (upstream podStatusStrategy)."""
+    for key, value in old.items():
+        if key not in ("status", "metadata", "kind", "apiVersion"):
+            new[key] = value
+    for key in list(new):
+        if key not in old and key not in ("status", "metadata", "kind", "apiVersion"):
+            del new[key]
+    meta, old_meta = new["metadata"], old.get("metadata") or {}
+    if "ownerReferences" in old_meta:
+        meta["ownerReferences"] = old_meta["ownerReferences"]
+    else:
+        meta.pop("ownerReferences", None)
+
+
+# Where a subresource serves a kind of another group (discovery lists it with that group).
+SUBRESOURCE_GROUP_VERSIONS = {"Scale": ("autoscaling", "v1"), "Eviction": ("policy", "v1")}
+# Verbs of each subresource, as upstream discovery lists them.
+SUBRESOURCE_VERBS = {
+    "status": ("get", "patch", "update"),
+    "scale": ("get", "patch", "update"),
+    "binding": ("create",),
+    "eviction": ("create",),
+    "finalize": ("update",),
+}
+ALL_VERBS = ("create", "delete", "deletecollection", "get", "list", "patch", "update", "watch")
+
+
 @dataclass(frozen=True)
 class ResourceDef:
     group: str  # "" for the core group
@@ -45,7 +81,6 @@ class ResourceDef:
     plural: str
     singular: str
     namespaced: bool
-    shape: dict[str, Any] = field(default_factory=dict)
     default: Callable[[Obj], None] = _no_default
     validate: Callable[[Obj], list[Cause]] = _no_causes
     validate_update: Callable[[Obj, Obj], list[Cause]] = _no_causes
@@ -59,7 +94,11 @@ class ResourceDef:
     subresources: tuple[tuple[str, str], ...] = ()
     # kube-apiserver answers DELETE of some kinds (pods) with the object, others with a Status.
     return_deleted_object: bool = False
-    verbs: tuple[str, ...] = ("create", "delete", "get", "list", "patch", "update", "watch")
+    verbs: tuple[str, ...] = ALL_VERBS
+    prepare_create: Callable[[Obj], None] = _no_default
+    prepare_update: Callable[[Obj, Obj], None] = _no_prepare
+    prepare_status_update: Callable[[Obj, Obj], None] = keep_spec_for_status
+    deletion_grace: Callable[[Obj, "int | None"], int] | None = None
 
     @property
     def api_version(self) -> str:
@@ -72,6 +111,13 @@ class ResourceDef:
     @property
     def group_version(self) -> tuple[str, str]:
         return (self.group, self.version)
+
+    @property
+    def has_status(self) -> bool:
+        return any(name == "status" for name, _kind in self.subresources)
+
+    def has_subresource(self, name: str) -> bool:
+        return any(sub == name for sub, _kind in self.subresources)
 
     def supports_field(self, name: str) -> bool:
         return name in self.selectable_fields or name in ("metadata.name", "metadata.namespace")

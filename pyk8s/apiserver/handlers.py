@@ -1,10 +1,12 @@
-"""CRUD handlers: a request's parts in, ``(status code, body bytes)`` out.
+"""CRUD handlers: a request's parts in, ``(status code, body bytes[, headers])`` out (headers
+only when there are ``Warning``s to send).
 
 Nothing here knows about granian or asyncio; the app adapts the wire to these calls and
 unit tests call them directly.  Writes follow one path (DESIGN.md): decode with orjson,
-check types, default, validate, stamp metadata, encode once with ``encode_template``,
-store.  Every rejection happens before the store is touched, so a rejected request
-changes nothing.  Reads hand the store's bytes out unchanged.
+check types, PrepareForCreate/Update, admit, default, stamp metadata, validate, encode once
+with ``encode_template``, store.  Deletes mark (finalizers, grace periods, namespaces) or
+remove; subresources other than ``status`` live in ``subresources``.  Every rejection
+happens before the store is touched, so a rejected request changes nothing.  Reads hand the store's bytes out unchanged.
 """
 
 from __future__ import annotations
@@ -15,12 +17,23 @@ import orjson
 
 from pyk8s.api import errors
 from pyk8s.api.errors import StatusError, bad_request
-from pyk8s.api.meta import generate_name, stamp_create, stamp_update
-from pyk8s.api.patch import merge_patch
+from pyk8s.api.kinds import NAMESPACES, PODS, PRIORITY_CLASSES, SERVICE_ACCOUNTS, SERVICES
+from pyk8s.api.meta import (
+    deletion_marks,
+    generate_name,
+    stamp_create,
+    stamp_update,
+    validate_finalizers,
+    validate_metadata_update,
+    validate_owner_references,
+)
+from pyk8s.api.patch import MERGE_PATCH, parse_patch
 from pyk8s.api.registry import ResourceDef
-from pyk8s.api.validation import check_types
-from pyk8s.apiserver.options import ListOptions, encode_continue, parse_resource_version
+from pyk8s.api.schema import check_object
+from pyk8s.apiserver.admission import Admission
+from pyk8s.apiserver.options import ListOptions, encode_continue, parse_list_options, parse_resource_version
 from pyk8s.apiserver.routing import Route
+from pyk8s.apiserver.write_options import DeleteOptions, delete_options, write_options
 from pyk8s.store import ExpiredError, FutureRevisionError, Storage, WriteStatus, encode_template
 
 __all__ = ["ResourceHandlers", "CONTINUE_EXPIRED_MESSAGE"]
@@ -32,6 +45,12 @@ CONTINUE_EXPIRED_MESSAGE = (
 # An unconditional update or patch re-reads and retries when a concurrent write wins the
 # compare-and-swap, as upstream's GuaranteedUpdate does; bounded so a hot key cannot spin us.
 _MAX_RETRIES = 16
+# Attempts at a fresh generated name when the last one was taken.
+_GENERATE_NAME_ATTEMPTS = 8
+
+JSON_HEADERS = [("content-type", "application/json")]
+# (status, body) or (status, body, headers): the fields of the app's Response.
+Reply = tuple
 
 Obj = dict[str, Any]
 
@@ -42,6 +61,24 @@ def _encode(obj: Obj) -> tuple[bytes, int]:
     except orjson.JSONEncodeError as exc:
         # orjson decodes deeper nesting than it encodes (1024 vs 255 levels).
         raise bad_request(f"the object cannot be stored: {exc}") from None
+
+
+def with_warnings(status: int, body: bytes, warnings: list[str]) -> Reply:
+    """Warnings go out as ``Warning: 299 - "<text>"`` headers, as upstream sends them."""
+    if not warnings:
+        return status, body
+    return status, body, JSON_HEADERS + [("warning", "299 - " + orjson.dumps(text).decode()) for text in warnings]
+
+
+def _dry_run_bytes(obj: Obj, resource_version: str) -> bytes:
+    """What a dry run answers with: the object as it would be stored (with the current
+    resourceVersion for an update; none for a create, which has not got one)."""
+    meta = obj["metadata"]
+    if resource_version:
+        meta["resourceVersion"] = resource_version
+    else:
+        meta.pop("resourceVersion", None)
+    return orjson.dumps(obj)
 
 
 def _decode(body: bytes, what: str = "request body") -> Any:
@@ -58,6 +95,7 @@ class ResourceHandlers:
 
     def __init__(self, store: Storage) -> None:
         self.store = store
+        self.admission = Admission(store)
         self._list_heads: dict[str, bytes] = {}
 
     # -- reads ---------------------------------------------------------------------------
@@ -121,11 +159,16 @@ class ResourceHandlers:
 
     # -- writes --------------------------------------------------------------------------
 
-    def _decode_object(self, resource: ResourceDef, body: bytes) -> Obj:
+    def _decode_object(
+        self, resource: ResourceDef, body: bytes, field_validation: str = "Warn", warnings: list[str] | None = None
+    ) -> Obj:
+        """Decode and schema-check a body; unknown-field warnings (``Warn``) go to ``warnings``."""
         obj = _decode(body)
         if not isinstance(obj, dict):
             raise bad_request(f"the object provided is unrecognized (must be of type {resource.kind})")
-        check_types(obj, resource.shape, resource.kind, resource.api_version)
+        found = check_object(obj, resource, field_validation)
+        if found and warnings is not None:
+            warnings.extend(found)
         kind = obj.get("kind", resource.kind) or resource.kind
         api_version = obj.get("apiVersion", resource.api_version) or resource.api_version
         if api_version != resource.api_version:
@@ -144,9 +187,11 @@ class ResourceHandlers:
         meta = obj.get("metadata") or {}
         return errors.invalid(resource.kind, meta.get("name") or meta.get("generateName", ""), causes, resource.group)
 
-    def create(self, route: Route, body: bytes) -> tuple[int, bytes]:
+    def create(self, route: Route, body: bytes, params: dict[str, str] | None = None) -> Reply:
         resource = route.resource
-        obj = self._decode_object(resource, body)
+        options = write_options(params, "CreateOptions")
+        warnings: list[str] = []
+        obj = self._decode_object(resource, body, options.field_validation, warnings)
         meta = obj["metadata"]
         namespace = ""
         if resource.namespaced:
@@ -156,23 +201,74 @@ class ResourceHandlers:
             namespace = route.namespace or body_namespace or "default"
         if meta.get("resourceVersion"):
             raise bad_request("resourceVersion should not be set on objects to be created")
-        if not meta.get("name") and meta.get("generateName"):
+        generated = not meta.get("name") and bool(meta.get("generateName"))
+        if generated:
             meta["name"] = generate_name(meta["generateName"])
+        if resource.namespaced:
+            self.admission.check_namespace(resource, namespace, meta.get("name", ""))
+        data = self._create_object(resource, namespace, obj, options.dry_run, generated)
+        return with_warnings(201, data, warnings)
+
+    def _create_object(self, resource: ResourceDef, namespace: str, obj: Obj, dry_run: bool, generated: bool) -> bytes:
+        """PrepareForCreate, admission, defaulting, metadata, validation, allocation, store."""
+        resource.prepare_create(obj)
+        if resource is PODS:
+            self.admission.resolve_priority(obj)
         resource.default(obj)
         stamp_create(obj, namespace)
+        meta = obj["metadata"]
         causes = resource.validate(obj)
+        if "ownerReferences" in meta or "finalizers" in meta:
+            causes += validate_owner_references(meta) + validate_finalizers(meta)
         if causes:
             raise self._invalid(resource, obj, causes)
-        name = meta["name"]
-        data, offset = _encode(obj)
-        result = self.store.create(resource.plural, namespace, name, data, offset, meta.get("labels"), resource.fields(obj))
-        if result.status is WriteStatus.ALREADY_EXISTS:
-            raise errors.already_exists(resource.plural, name, resource.group)
-        return 201, result.data
+        if resource is PRIORITY_CLASSES:
+            self.admission.check_priority_class(obj)
+        finish = self.admission.allocate_service(obj, None, dry_run) if resource is SERVICES else None
+        committed = False
+        try:
+            for attempt in range(_GENERATE_NAME_ATTEMPTS):
+                name = meta["name"]
+                if dry_run:
+                    if self.store.get(resource.plural, namespace, name) is not None:
+                        raise errors.already_exists(resource.plural, name, resource.group)
+                    return _dry_run_bytes(obj, "")
+                data, offset = _encode(obj)
+                result = self.store.create(
+                    resource.plural, namespace, name, data, offset, meta.get("labels"), resource.fields(obj)
+                )
+                if result.status is WriteStatus.OK:
+                    committed = True
+                    break
+                # A generated name that is taken is drawn again (upstream retries too).
+                if not generated or attempt == _GENERATE_NAME_ATTEMPTS - 1:
+                    raise errors.already_exists(resource.plural, name, resource.group)
+                meta["name"] = generate_name(meta["generateName"])
+        finally:
+            if finish is not None:
+                finish(committed)
+        if resource is NAMESPACES:
+            self.ensure_default_service_account(meta["name"])
+        elif resource is PRIORITY_CLASSES:
+            self.admission.priority_classes_changed()
+        return result.data
 
-    def update(self, route: Route, body: bytes) -> tuple[int, bytes]:
+    def ensure_default_service_account(self, namespace: str) -> None:
+        """The ``default`` ServiceAccount every namespace has (upstream's serviceaccounts
+        controller makes it; there is no controller manager yet, so the server does)."""
+        if self.store.get("serviceaccounts", namespace, "default") is None:
+            account = {"kind": "ServiceAccount", "apiVersion": "v1", "metadata": {"name": "default"}}
+            try:
+                self._create_object(SERVICE_ACCOUNTS, namespace, account, False, False)
+            except StatusError as error:
+                if error.reason != "AlreadyExists":
+                    raise
+
+    def update(self, route: Route, body: bytes, params: dict[str, str] | None = None) -> Reply:
         resource = route.resource
-        obj = self._decode_object(resource, body)
+        options = write_options(params, "UpdateOptions")
+        warnings: list[str] = []
+        obj = self._decode_object(resource, body, options.field_validation, warnings)
         meta = obj["metadata"]
         body_name = meta.get("name", "")
         if body_name != route.name:
@@ -181,29 +277,32 @@ class ResourceHandlers:
             raise bad_request("the namespace of the provided object does not match the namespace sent on the request")
         expected = parse_resource_version(meta.get("resourceVersion", ""))
         resource.default(obj)
-        return self._guaranteed_update(route, lambda old, old_bytes: obj, expected)
+        status, data = self._guaranteed_update(route, lambda old, old_bytes: obj, expected, options.dry_run)
+        return with_warnings(status, data, warnings)
 
-    def patch(self, route: Route, body: bytes) -> tuple[int, bytes]:
-        """JSON merge patch.  A ``metadata.resourceVersion`` in the patch is a precondition,
-        as upstream treats it; without one the patch applies to whatever is current."""
+    def patch(
+        self, route: Route, body: bytes, media_type: str = MERGE_PATCH, params: dict[str, str] | None = None
+    ) -> tuple[int, bytes]:
+        """Merge, JSON or strategic merge patch (``media_type``, see pyk8s.api.patch).  A
+        ``metadata.resourceVersion`` the patched object carries is a precondition, as upstream
+        treats it; without one the patch applies to whatever is current."""
         resource = route.resource
-        patch = _decode(body, "patch")
-        if not isinstance(patch, dict):
-            raise bad_request("json: cannot unmarshal the patch: a merge patch must be a JSON object")
-        patch_meta = patch.get("metadata")
-        expected = 0
-        if isinstance(patch_meta, dict) and isinstance(patch_meta.get("resourceVersion"), str):
-            expected = parse_resource_version(patch_meta["resourceVersion"])
+        options = write_options(params, "PatchOptions")
+        patch = parse_patch(media_type, body)
+        gvk = (resource.group, resource.version, resource.kind)
 
         def apply(old: Obj, old_bytes: bytes) -> Obj:
-            # Patch a private copy: merge_patch shares untouched subtrees with its target, and
+            # Patch a private copy: patches share untouched subtrees with their target, and
             # defaulting the result must not alter the ``old`` that changes are judged against.
-            obj = merge_patch(orjson.loads(old_bytes), patch)
-            check_types(obj, resource.shape, resource.kind, resource.api_version)
+            obj = patch.apply(orjson.loads(old_bytes), gvk)
+            check_object(obj, resource, "Ignore")
             if obj.get("kind") != resource.kind or obj.get("apiVersion") != resource.api_version:
                 raise bad_request(f"the patch may not change the kind or apiVersion of a {resource.kind}")
             meta = obj.setdefault("metadata", {})
             old_meta = old.get("metadata") or {}
+            requested = meta.get("resourceVersion") or ""
+            if requested and str(parse_resource_version(requested)) != old_meta.get("resourceVersion"):
+                raise errors.conflict(resource.plural, route.name, group=resource.group)
             causes = []
             for key in ("name", "namespace"):
                 if meta.get(key, "") != old_meta.get(key, ""):
@@ -214,9 +313,22 @@ class ResourceHandlers:
             resource.default(obj)
             return obj
 
-        return self._guaranteed_update(route, apply, expected)
+        return self._guaranteed_update(route, apply, 0, options.dry_run)
 
-    def _guaranteed_update(self, route: Route, make, expected: int) -> tuple[int, bytes]:
+    def _prepare_update(self, resource: ResourceDef, obj: Obj, old: Obj, subresource: str) -> None:
+        """PrepareForUpdate: the main resource keeps the stored status (for kinds with a
+        status subresource), ``/status`` keeps the spec; ``/finalize`` makes its own object."""
+        if subresource == "":
+            if resource.has_status:
+                if "status" in old:
+                    obj["status"] = old["status"]
+                else:
+                    obj.pop("status", None)
+            resource.prepare_update(obj, old)
+        elif subresource == "status":
+            resource.prepare_status_update(obj, old)
+
+    def _guaranteed_update(self, route: Route, make, expected: int, dry_run: bool = False) -> tuple[int, bytes]:
         """Read, transform, compare-and-swap; retry on a lost race unless the client asked
         for a specific resourceVersion (then a mismatch is its 409)."""
         resource = route.resource
@@ -230,73 +342,147 @@ class ResourceHandlers:
                 raise errors.conflict(resource.plural, route.name, group=resource.group)
             old = orjson.loads(old_bytes)
             obj = make(old, old_bytes)
+            self._prepare_update(resource, obj, old, route.subresource)
             stamp_update(obj, old)
-            causes = resource.validate_update(obj, old)
+            meta, old_meta = obj["metadata"], old.get("metadata") or {}
+            # pods/binding checks its one change itself (a bound pod's spec is otherwise immutable).
+            causes = resource.validate_update(obj, old) if route.subresource != "binding" else []
+            causes += validate_metadata_update(meta, old_meta)
             if causes:
                 raise self._invalid(resource, obj, causes)
-            data, offset = _encode(obj)
-            # An update that changes nothing writes nothing (no new revision, no event).
-            if data[:offset] + str(old_revision).encode() + data[offset:] == old_bytes:
-                return 200, old_bytes
-            meta = obj["metadata"]
-            result = store.update(
-                resource.plural,
-                route.namespace,
-                route.name,
-                data,
-                offset,
-                meta.get("labels"),
-                resource.fields(obj),
-                old_revision,
-            )
-            if result.status is WriteStatus.OK:
-                return 200, result.data
+            # Removing the last finalizer of an object being deleted deletes it (upstream
+            # Store.Update's deleteForEmptyFinalizers; a pod still in its grace period waits
+            # for the kubelet).
+            if (
+                old_meta.get("deletionTimestamp")
+                and old_meta.get("finalizers")
+                and not meta.get("finalizers")
+                and not (resource.deletion_grace and meta.get("deletionGracePeriodSeconds"))
+            ):
+                if dry_run:
+                    return 200, _dry_run_bytes(obj, str(old_revision))
+                result = store.delete(resource.plural, route.namespace, route.name, old_revision)
+                if result.status is WriteStatus.OK:
+                    self._after_delete(resource, result.data)
+                    return 200, result.data
+                if result.status is WriteStatus.NOT_FOUND:
+                    raise errors.not_found(resource.plural, route.name, resource.group)
+                continue
+            if resource is PRIORITY_CLASSES:
+                self.admission.check_priority_class(obj)
+            finish = self.admission.allocate_service(obj, old, dry_run) if resource is SERVICES else None
+            committed = False
+            try:
+                if dry_run:
+                    return 200, _dry_run_bytes(obj, str(old_revision))
+                data, offset = _encode(obj)
+                # An update that changes nothing writes nothing (no new revision, no event).
+                if data[:offset] + str(old_revision).encode() + data[offset:] == old_bytes:
+                    committed = True
+                    return 200, old_bytes
+                result = store.update(
+                    resource.plural,
+                    route.namespace,
+                    route.name,
+                    data,
+                    offset,
+                    meta.get("labels"),
+                    resource.fields(obj),
+                    old_revision,
+                )
+                if result.status is WriteStatus.OK:
+                    committed = True
+                    if resource is PRIORITY_CLASSES:
+                        self.admission.priority_classes_changed()
+                    return 200, result.data
+            finally:
+                if finish is not None:
+                    finish(committed)
             if result.status is WriteStatus.NOT_FOUND:
                 raise errors.not_found(resource.plural, route.name, resource.group)
             if expected:
                 raise errors.conflict(resource.plural, route.name, group=resource.group)
         raise errors.conflict(resource.plural, route.name, group=resource.group)
 
-    def delete(self, route: Route, body: bytes) -> tuple[int, bytes]:
-        resource = route.resource
-        uid, expected = self._delete_preconditions(body)
-        expected_revision = 0
-        if uid or expected:
-            found = self.store.get(resource.plural, route.namespace, route.name)
-            if found is None:
-                raise errors.not_found(resource.plural, route.name, resource.group)
-            if expected and expected != found[1]:
-                raise errors.precondition_failed(
-                    resource.plural, route.name, "ResourceVersion", str(expected), str(found[1]), resource.group
-                )
-            if uid:
-                actual = (orjson.loads(found[0]).get("metadata") or {}).get("uid", "")
-                if actual != uid:
-                    raise errors.precondition_failed(resource.plural, route.name, "UID", uid, actual, resource.group)
-            expected_revision = found[1]
-        result = self.store.delete(resource.plural, route.namespace, route.name, expected_revision)
-        if result.status is WriteStatus.NOT_FOUND:
-            raise errors.not_found(resource.plural, route.name, resource.group)
-        if result.status is WriteStatus.CONFLICT:
-            raise errors.conflict(resource.plural, route.name, group=resource.group)
-        if resource.return_deleted_object:
-            return 200, result.data
-        deleted_uid = (orjson.loads(result.data).get("metadata") or {}).get("uid")
-        return 200, orjson.dumps(errors.success_status(resource.plural, route.name, deleted_uid, resource.group))
+    # -- deletes -------------------------------------------------------------------------
 
-    @staticmethod
-    def _delete_preconditions(body: bytes) -> tuple[str, int]:
-        """``(uid, resourceVersion)`` from a DeleteOptions body's preconditions, if any."""
-        if not body.strip():
-            return "", 0
-        options = _decode(body, "DeleteOptions")
-        if not isinstance(options, dict):
-            raise bad_request("the body of a DELETE must be a DeleteOptions object")
-        preconditions = options.get("preconditions") or {}
-        if not isinstance(preconditions, dict):
-            raise bad_request("DeleteOptions.preconditions must be an object")
-        uid = preconditions.get("uid") or ""
-        rv = preconditions.get("resourceVersion") or ""
-        if not isinstance(uid, str) or not isinstance(rv, str):
-            raise bad_request("DeleteOptions.preconditions.uid and resourceVersion must be strings")
-        return uid, parse_resource_version(rv)
+    def delete(self, route: Route, body: bytes, params: dict[str, str] | None = None) -> tuple[int, bytes]:
+        options = delete_options(body, params)
+        return self.delete_object(route.resource, route.namespace, route.name, options)
+
+    def delete_object(self, resource: ResourceDef, namespace: str, name: str, options: DeleteOptions) -> tuple[int, bytes]:
+        """Upstream Store.Delete: preconditions; then either mark the object (finalizers
+        pending, graceful deletion, a namespace's termination) and keep it, or delete it."""
+        if resource is NAMESPACES:
+            self.admission.check_namespace_delete(name)
+        store = self.store
+        for _ in range(_MAX_RETRIES):
+            found = store.get(resource.plural, namespace, name)
+            if found is None:
+                raise errors.not_found(resource.plural, name, resource.group)
+            old_bytes, revision = found
+            old = orjson.loads(old_bytes)
+            old_meta = old.get("metadata") or {}
+            if options.resource_version and options.resource_version != revision:
+                raise errors.precondition_failed(
+                    resource.plural, name, "ResourceVersion", str(options.resource_version), str(revision), resource.group
+                )
+            if options.uid and options.uid != old_meta.get("uid", ""):
+                raise errors.precondition_failed(resource.plural, name, "UID", options.uid, old_meta.get("uid", ""), resource.group)
+            marked = deletion_marks(resource, old, options)
+            if marked is None:
+                if options.dry_run:
+                    return self._deleted_reply(resource, name, old_bytes)
+                result = store.delete(resource.plural, namespace, name, revision)
+                if result.status is WriteStatus.OK:
+                    self._after_delete(resource, result.data)
+                    return self._deleted_reply(resource, name, result.data)
+                if result.status is WriteStatus.NOT_FOUND:
+                    raise errors.not_found(resource.plural, name, resource.group)
+                continue
+            if marked == old or options.dry_run:
+                return 200, old_bytes if marked == old else _dry_run_bytes(marked, str(revision))
+            marked["metadata"]["resourceVersion"] = ""
+            data, offset = _encode(marked)
+            result = store.update(
+                resource.plural, namespace, name, data, offset, marked["metadata"].get("labels"), resource.fields(marked), revision
+            )
+            if result.status is WriteStatus.OK:
+                return 200, result.data
+            if result.status is WriteStatus.NOT_FOUND:
+                raise errors.not_found(resource.plural, name, resource.group)
+        raise errors.conflict(resource.plural, name, group=resource.group)
+
+    def _deleted_reply(self, resource: ResourceDef, name: str, data: bytes) -> tuple[int, bytes]:
+        if resource.return_deleted_object:
+            return 200, data
+        deleted_uid = (orjson.loads(data).get("metadata") or {}).get("uid")
+        return 200, orjson.dumps(errors.success_status(resource.plural, name, deleted_uid, resource.group))
+
+    def _after_delete(self, resource: ResourceDef, data: bytes) -> None:
+        if resource is SERVICES:
+            self.admission.release_service(orjson.loads(data))
+        elif resource is PRIORITY_CLASSES:
+            self.admission.priority_classes_changed()
+
+    def delete_collection(self, route: Route, body: bytes, params: dict[str, str]) -> tuple[int, bytes]:
+        """DELETE on a collection: every selected object goes through ``delete_object``;
+        the answer is the list of what was deleted or marked, as upstream's DeleteCollection."""
+        resource = route.resource
+        if "deletecollection" not in resource.verbs:
+            raise errors.method_not_allowed()
+        options = delete_options(body, params)
+        list_options = parse_list_options(resource, params)
+        listed = self.store.list(resource.plural, route.namespace, list_options.label_selector, list_options.field_selector)
+        items = []
+        for data in listed.items():
+            meta = orjson.loads(data)["metadata"]
+            try:
+                _status, out = self.delete_object(resource, meta.get("namespace", ""), meta["name"], options)
+            except StatusError as error:
+                if error.code == 404:
+                    continue  # deleted meanwhile
+                raise
+            items.append(out if out[:15] != b'{"kind":"Status' else data)
+        head = self._list_head(resource) + b'{"resourceVersion":"%d"},"items":[' % self.store.current_revision()
+        return 200, head + b",".join(items) + b"]}"

@@ -16,7 +16,7 @@ from urllib.parse import parse_qsl
 
 import orjson
 
-from pyk8s.api.errors import bad_request
+from pyk8s.api.errors import bad_request, forbidden, invalid, not_supported
 from pyk8s.api.registry import ResourceDef
 from pyk8s.api.selectors import SelectorError, parse_field_selector, parse_label_selector
 
@@ -97,6 +97,24 @@ def decode_continue(token: str) -> tuple[int, str]:
     return revision, start[:-1] if start.endswith("\x00") else start
 
 
+def _validate_list(match: str, resource_version: str, token: str, send_initial: bool | None) -> None:
+    """Upstream ValidateListOptions for a list (not a watch): a 422 on ListOptions."""
+    causes = []
+    if match:
+        if not resource_version:
+            causes.append(forbidden("resourceVersionMatch", "resourceVersionMatch is forbidden unless resourceVersion is provided"))
+        if token:
+            causes.append(forbidden("resourceVersionMatch", "resourceVersionMatch is forbidden when continue is provided"))
+        if match not in ("Exact", "NotOlderThan"):
+            causes.append(not_supported("resourceVersionMatch", match, ("Exact", "NotOlderThan", "")))
+        if match == "Exact" and resource_version == "0":
+            causes.append(forbidden("resourceVersionMatch", 'resourceVersionMatch "exact" is forbidden for resourceVersion "0"'))
+    if send_initial is not None:
+        causes.append(forbidden("sendInitialEvents", "sendInitialEvents is forbidden for list"))
+    if causes:
+        raise invalid("ListOptions", "", causes, "meta.k8s.io")
+
+
 def parse_list_options(resource: ResourceDef, params: dict[str, str], force_watch: bool = False) -> ListOptions:
     try:
         labels = parse_label_selector(params.get("labelSelector", ""))
@@ -114,6 +132,8 @@ def parse_list_options(resource: ResourceDef, params: dict[str, str], force_watc
         send_initial = parse_bool("sendInitialEvents", params["sendInitialEvents"])
     resource_version = params.get("resourceVersion", "")
     match = params.get("resourceVersionMatch", "")
+    if not watch:
+        _validate_list(match, resource_version, params.get("continue", ""), send_initial)
     if match not in ("", "NotOlderThan", "Exact"):
         raise bad_request(f'resourceVersionMatch: Unsupported value: "{match}": supported values: "Exact", "NotOlderThan"')
     revision = parse_resource_version(resource_version)

@@ -5,9 +5,9 @@
     /apis/{group}/{version}/...                                      the same for named groups
     /api/v1/watch/...                                                legacy watch paths (watch=true)
 
-``/api/v1/namespaces/x/y`` is ambiguous until namespaces are a resource (issue 3): it is a
-namespaced collection when ``y`` is a namespaced resource, else subresource ``y`` of
-namespace ``x``; kube-apiserver resolves it the same way.
+``/api/v1/namespaces/x/y`` is a namespaced collection when ``y`` is a namespaced resource,
+else subresource ``y`` (``status``, ``finalize``) of namespace ``x``; kube-apiserver resolves
+it the same way.  A subresource the kind does not serve is no route (404).
 """
 
 from __future__ import annotations
@@ -56,6 +56,8 @@ def route(registry: Registry, path: str) -> Route | None:
                 return None
             name = rest[3] if len(rest) > 3 else ""
             sub = rest[4] if len(rest) > 4 else ""
+            if sub and not resource.has_subresource(sub):
+                return None
             return Route(resource, rest[1], name, sub, legacy_watch)
     resource = registry.lookup(group, version, rest[0])
     if resource is None or len(rest) > 3:
@@ -64,4 +66,6 @@ def route(registry: Registry, path: str) -> Route | None:
         return None  # a namespaced object needs its namespace in the path
     name = rest[1] if len(rest) > 1 else ""
     sub = rest[2] if len(rest) > 2 else ""
+    if sub and not resource.has_subresource(sub):
+        return None  # e.g. /api/v1/namespaces/x/foos: neither a namespaced kind nor a subresource
     return Route(resource, "", name, sub, legacy_watch)

@@ -35,6 +35,7 @@ class ServerConfig:
     storage: str = "native"
     compaction_interval: float = 60.0
     compaction_retention: float = 300.0
+    event_ttl: float = 3600.0
     watch_buffer: int = 10000
     backpressure: int = DEFAULT_BACKPRESSURE
     backlog: int = DEFAULT_BACKLOG
@@ -82,6 +83,8 @@ def _load_app(config: ServerConfig, *_args: Any, **_kwargs: Any) -> _ServedApp:
         store,
         compaction_interval=config.compaction_interval,
         compaction_retention=config.compaction_retention,
+        event_ttl=config.event_ttl,
+        server_address=f"{config.bind_address}:{config.port}",
     )
     return _ServedApp(app)
 

@@ -3,11 +3,28 @@
 from __future__ import annotations
 
 import argparse
+import re
 import sys
 
 from pyk8s.apiserver.server import DEFAULT_BACKPRESSURE, ServerConfig, serve
 
 __all__ = ["main", "parse_args"]
+
+
+_DURATION_UNITS = {"h": 3600.0, "m": 60.0, "s": 1.0, "ms": 0.001}
+_DURATION_RE = re.compile(r"(\d+(?:\.\d+)?)(ms|h|m|s)")
+
+
+def _duration(text: str) -> float:
+    """Seconds, or a Go duration ("1h", "1h30m", "90s") as kube-apiserver's --event-ttl takes."""
+    try:
+        return float(text)
+    except ValueError:
+        pass
+    parts = _DURATION_RE.findall(text)
+    if not parts or "".join(n + u for n, u in parts) != text:
+        raise argparse.ArgumentTypeError(f"invalid duration {text!r}")
+    return sum(float(number) * _DURATION_UNITS[unit] for number, unit in parts)
 
 
 def parse_args(argv: list[str] | None = None) -> ServerConfig:
@@ -23,6 +40,10 @@ def parse_args(argv: list[str] | None = None) -> ServerConfig:
     parser.add_argument(
         "--compaction-retention", type=float, default=300.0, metavar="SECONDS",
         help="how much history watches and continue tokens may reach back into (default 300)",
+    )
+    parser.add_argument(
+        "--event-ttl", type=_duration, default=3600.0, metavar="DURATION",
+        help="how long events are kept after they last happened: seconds or a Go duration such as 1h, 30m (default 1h)",
     )
     parser.add_argument("--watch-buffer", type=int, default=10000, help="events buffered per watcher before it is expired")
     parser.add_argument(
@@ -41,6 +62,7 @@ def parse_args(argv: list[str] | None = None) -> ServerConfig:
         storage=args.storage,
         compaction_interval=args.compaction_interval,
         compaction_retention=args.compaction_retention,
+        event_ttl=args.event_ttl,
         watch_buffer=args.watch_buffer,
         backpressure=args.max_inflight,
         log_level=args.log_level,

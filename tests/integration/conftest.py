@@ -15,9 +15,19 @@ def pytest_collection_modifyitems(items):
             item.add_marker(pytest.mark.integration)
 
 
+def create_namespaces(base_url: str, *names: str) -> None:
+    """Issue 3 refuses objects in a namespace that does not exist: tests create theirs."""
+    with httpx.Client(base_url=base_url, timeout=10) as client:
+        for name in names:
+            response = client.post("/api/v1/namespaces", json={"metadata": {"name": name}})
+            assert response.status_code in (201, 409), response.text
+
+
 @pytest.fixture(scope="module", params=["native", "reference"])
 def apiserver(request):
     with APIServerProcess(request.param) as server:
+        # A test module lists the namespaces its tests write to in NAMESPACES.
+        create_namespaces(server.url, *getattr(request.module, "NAMESPACES", ()))
         yield server
 
 

@@ -7,6 +7,7 @@ import time
 
 import orjson
 
+NAMESPACES = ("paging", "sel")
 NGINX = {
     "apiVersion": "v1",
     "kind": "Pod",
@@ -151,7 +152,7 @@ def test_error_statuses_on_the_wire(client, apiserver):
 
 def test_odd_paths_are_not_500(client):
     for path in ("/api/v1/namespaces/default/pods/%ED%A0%80", "/api/v1/namespaces/%00/pods/x", "/api/v1/pods/%2F",
-                 "/api/v1/namespaces/default/pods/a%2Fb", "//", "/api/v1/namespaces/default/pods/" + "x" * 5000):
+                 "/api/v1/namespaces/default/pods/a%2Fb", "/api/v1//pods", "/api/v1/namespaces/default/pods/" + "x" * 5000):
         for method in ("GET", "DELETE", "PUT", "PATCH"):
             response = client.request(method, path, content=b"{}")
             assert response.status_code < 500, (method, path, response.text)

@@ -11,6 +11,9 @@ import pytest
 
 from watchclient import RawWatch
 from pyk8s.apiserver.testing import APIServerProcess
+from conftest import create_namespaces
+
+NAMESPACES = ("watch", "initial0", "initial17", "initial18", "selw", "legacy", "many", "single")
 
 
 def pod(name, namespace="watch", labels=None):
@@ -79,6 +82,7 @@ def test_watch_bad_request(client):
 @pytest.fixture(scope="module")
 def compacting_server():
     with APIServerProcess("native", extra_args=("--compaction-interval", "0.2", "--compaction-retention", "0")) as server:
+        create_namespaces(server.url, "gone")
         yield server
 
 
@@ -114,6 +118,7 @@ def test_sigterm_with_200_watches_exits_within_a_second(storage):
     server = APIServerProcess(storage).start()
     watches = []
     try:
+        create_namespaces(server.url, "term")
         with httpx.Client(base_url=server.url) as client:
             client.post("/api/v1/pods", json=pod("x", "term"))
         watches = [RawWatch(server.port, "/api/v1/pods?watch=true") for _ in range(200)]

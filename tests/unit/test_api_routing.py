@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from pyk8s.api.core import NODES, PODS, default_registry
+from pyk8s.api.kinds import DEPLOYMENTS, NAMESPACES, NODES, PODS, default_registry
 from pyk8s.api.errors import StatusError
 from pyk8s.api.patch import merge_patch
 from pyk8s.apiserver.compaction import Compactor
@@ -32,7 +32,10 @@ REGISTRY = default_registry()
     ("/api/v1/namespaces/ns/pods/p/status/x", None),
     ("/api/v1/foos", None),
     ("/api/v2/pods", None),
-    ("/apis/apps/v1/deployments", None),
+    ("/apis/apps/v1/deployments", Route(DEPLOYMENTS, "", "", "", False)),
+    ("/apis/apps/v1/daemonsets", None),
+    ("/api/v1/namespaces/ns/finalize", Route(NAMESPACES, "", "ns", "finalize", False)),
+    ("/api/v1/namespaces/ns/pods/p/log", None),
     ("/api", None),
     ("/", None),
     ("/api/v1/namespaces//pods", None),

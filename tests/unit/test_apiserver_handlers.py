@@ -17,6 +17,9 @@ from pyk8s.store import BACKENDS, open_store
 @pytest.fixture(params=BACKENDS)
 def app(request):
     server = APIServer(open_store(request.param), compaction_interval=0)
+    # Issue 3: objects go into namespaces that exist.
+    for namespace in ("team", "ops", "x", "y"):
+        server.handle("POST", "/api/v1/namespaces", "", "application/json", body({"metadata": {"name": namespace}}))
     yield server
     server.store.close()
 
@@ -182,7 +185,7 @@ def test_generation_bumps_on_spec_change_only(app):
     changed = with_changes(created, "spec.containers.0.image", "nginx:1.26")
     status, updated = call(app, "PUT", "/api/v1/namespaces/default/pods/nginx", changed)
     assert status == 200 and updated["metadata"]["generation"] == 2
-    status, patched = call(app, "PATCH", "/api/v1/namespaces/default/pods/nginx", {"status": {"phase": "Running"}},
+    status, patched = call(app, "PATCH", "/api/v1/namespaces/default/pods/nginx/status", {"status": {"phase": "Running"}},
                            content_type="application/merge-patch+json")
     assert patched["metadata"]["generation"] == 2 and patched["status"]["phase"] == "Running"
 
@@ -247,8 +250,8 @@ def test_not_found(app):
     assert_status(call(app, "PUT", "/api/v1/namespaces/default/pods/x", pod("x")), 404, "NotFound")
     assert_status(call(app, "PATCH", "/api/v1/namespaces/default/pods/x", {}), 404, "NotFound")
     assert_status(call(app, "DELETE", "/api/v1/nodes/x"), 404, "NotFound")
-    for path in ("/", "/api/v1/foos", "/api/v2/pods", "/apis/apps/v1/deployments", "/api/v1/pods/x",
-                 "/api/v1/namespaces/default/pods/x/status", "/api/v1/namespaces//pods", "/nope"):
+    for path in ("/api/v1/foos", "/api/v2/pods", "/apis/apps/v1/daemonsets", "/api/v1/pods/x",
+                 "/api/v1/namespaces/default/pods/x/log", "/api/v1/namespaces//pods", "/nope"):
         obj = assert_status(call(app, "GET", path), 404, "NotFound")
         assert obj["message"] == "the server could not find the requested resource"
 
@@ -262,7 +265,7 @@ def test_already_exists(app):
 
 
 @pytest.mark.parametrize("method,path", [
-    ("PUT", "/api/v1/pods"), ("DELETE", "/api/v1/namespaces/default/pods"), ("POST", "/api/v1/namespaces/default/pods/x"),
+    ("PUT", "/api/v1/pods"), ("DELETE", "/api/v1/namespaces"), ("POST", "/api/v1/namespaces/default/pods/x"),
     ("OPTIONS", "/api/v1/nodes/x"), ("PATCH", "/api/v1/nodes"),
 ])
 def test_method_not_allowed(app, method, path):
@@ -282,11 +285,18 @@ def test_malformed_body_is_bad_request(app, raw):
     ("kind", "Node"), ("apiVersion", "apps/v1"), ("kind", 7), ("metadata", []), ("spec.containers", "x"),
     ("spec.containers.0.ports.0.containerPort", "80"), ("spec.containers.0.ports.0.containerPort", 80.5),
     ("spec.containers.0.ports.0.containerPort", True), ("metadata.labels", {"a": 1}), ("spec", 3),
-    ("metadata.resourceVersion", "5"), ("spec.containers.0", None),
+    ("metadata.resourceVersion", "5"),
 ])
 def test_wrong_types_and_kinds_are_bad_request(app, change, value):
     before = snapshot(app)
     assert_status(call(app, "POST", "/api/v1/pods", with_changes(pod(), change, value)), 400, "BadRequest")
+    assert snapshot(app) == before
+
+
+def test_null_list_item_decodes_to_an_empty_value_and_fails_validation(app):
+    # Go decodes `containers: [null]` to an empty Container, which then lacks name and image.
+    before = snapshot(app)
+    assert_status(call(app, "POST", "/api/v1/pods", with_changes(pod(), "spec.containers.0", None)), 422, "Invalid")
     assert snapshot(app) == before
 
 
@@ -306,11 +316,11 @@ def test_request_entity_too_large(app):
 
 
 @pytest.mark.parametrize("method,path,content_type", [
-    ("POST", "/api/v1/pods", "application/yaml"),
+    ("POST", "/api/v1/pods", "application/vnd.kubernetes.protobuf"),
     ("POST", "/api/v1/pods", "text/plain"),
     ("PUT", "/api/v1/namespaces/default/pods/nginx", "application/vnd.kubernetes.protobuf"),
-    ("PATCH", "/api/v1/namespaces/default/pods/nginx", "application/json-patch+json"),
-    ("PATCH", "/api/v1/namespaces/default/pods/nginx", "application/strategic-merge-patch+json"),
+    ("PATCH", "/api/v1/namespaces/default/pods/nginx", "application/apply-patch+yaml"),
+    ("PATCH", "/api/v1/namespaces/default/pods/nginx", "application/vnd.kubernetes.protobuf"),
     ("PATCH", "/api/v1/namespaces/default/pods/nginx", "text/plain"),
 ])
 def test_unsupported_media_type(app, method, path, content_type):
@@ -341,13 +351,27 @@ def test_form_encoded_body_is_unsupported_as_upstream(app):
     ("continue=eyJ2IjoibWV0YS5rOHMuaW8vdjEifQ", None),
     ("watch=maybe", None),
     ("resourceVersion=abc", None),
-    ("resourceVersionMatch=Sometimes", None),
-    ("resourceVersionMatch=Exact", None),
 ])
 def test_bad_list_options(app, query, message):
     obj = assert_status(call(app, "GET", "/api/v1/pods", query=query), 400, "BadRequest")
     if message:
         assert obj["message"] == message
+
+
+@pytest.mark.parametrize("query,message", [
+    ("resourceVersion=1&resourceVersionMatch=Sometimes",
+     'resourceVersionMatch: Unsupported value: "Sometimes": supported values: "Exact", "NotOlderThan", ""'),
+    ("resourceVersionMatch=Exact", "resourceVersionMatch: Forbidden: resourceVersionMatch is forbidden unless "
+                                   "resourceVersion is provided"),
+    ("resourceVersion=0&resourceVersionMatch=Exact",
+     'resourceVersionMatch: Forbidden: resourceVersionMatch "exact" is forbidden for resourceVersion "0"'),
+    ("resourceVersionMatch=NotOlderThan&resourceVersion=1&continue=x",
+     "resourceVersionMatch: Forbidden: resourceVersionMatch is forbidden when continue is provided"),
+])
+def test_invalid_list_options(app, query, message):
+    # Upstream ValidateListOptions: 422 Invalid on ListOptions.meta.k8s.io.
+    obj = assert_status(call(app, "GET", "/api/v1/pods", query=query), 422, "Invalid")
+    assert obj["message"] == f'ListOptions.meta.k8s.io "" is invalid: {message}'
 
 
 def test_list_at_compacted_revision_is_gone(app):
@@ -407,10 +431,11 @@ def test_deeply_nested_body_is_not_a_500(app):
     assert call(app, "PATCH", "/api/v1/namespaces/default/pods/y", raw=b'{"x":' * 900 + b"1" + b"}" * 900)[0] in (200, 400)
 
 
-def test_unbound_pod_can_be_bound_once_by_update(app):
+def test_pod_is_bound_through_binding_not_update(app):
     call(app, "POST", "/api/v1/pods", pod())
-    status, bound = call(app, "PATCH", "/api/v1/namespaces/default/pods/nginx", {"spec": {"nodeName": "n1"}})
-    assert status == 200 and bound["spec"]["nodeName"] == "n1" and bound["metadata"]["generation"] == 2
-    assert_status(call(app, "PATCH", "/api/v1/namespaces/default/pods/nginx", {"spec": {"nodeName": "n2"}}), 422, "Invalid")
+    assert_status(call(app, "PATCH", "/api/v1/namespaces/default/pods/nginx", {"spec": {"nodeName": "n1"}},
+                       content_type="application/merge-patch+json"), 422, "Invalid")
+    binding = {"apiVersion": "v1", "kind": "Binding", "metadata": {"name": "nginx"}, "target": {"kind": "Node", "name": "n1"}}
+    assert call(app, "POST", "/api/v1/namespaces/default/pods/nginx/binding", binding)[0] == 201
     status, listed = call(app, "GET", "/api/v1/pods", query="fieldSelector=spec.nodeName%3Dn1")
     assert [p["metadata"]["name"] for p in listed["items"]] == ["nginx"]

@@ -1,8 +1,9 @@
-"""core/v1 kinds: defaulting, validation and selectable fields for pods and nodes.
+"""core/v1 pods: defaulting, validation, strategy hooks and selectable fields.
 
-Rules and messages follow k8s.io/kubernetes pkg/apis/core/v1/defaults.go and
-pkg/apis/core/validation/validation.go, limited to what issue 2 asks for; the rest of a
-pod's spec passes through unvalidated.
+Rules and messages follow k8s.io/kubernetes pkg/apis/core/v1/defaults.go,
+pkg/apis/core/validation/validation.go and pkg/registry/core/pod/strategy.go.  The pod spec
+defaulting and validation are shared with the pod templates of workloads
+(``pyk8s.api.kinds.workloads``); parts of a spec not listed here pass through unvalidated.
 """
 
 from __future__ import annotations
@@ -11,11 +12,8 @@ import copy
 from typing import Any
 
 from pyk8s.api.errors import Cause, duplicate, forbidden, invalid_value, not_supported, required
-from pyk8s.api.registry import Registry, ResourceDef
+from pyk8s.api.registry import ResourceDef
 from pyk8s.api.validation import (
-    OBJECT_META_SHAPE,
-    QUANTITY,
-    MapOf,
     dns1123_label_errors,
     dns1123_subdomain_errors,
     port_name_errors,
@@ -23,100 +21,9 @@ from pyk8s.api.validation import (
     validate_object_meta,
 )
 
-__all__ = ["PODS", "NODES", "core_v1_resources", "default_registry"]
+__all__ = ["PODS", "default_pod", "default_pod_spec", "validate_pod", "validate_pod_spec", "validate_pod_update"]
 
 Obj = dict[str, Any]
-
-# -- shapes ----------------------------------------------------------------------------------
-
-_PORT = {"name": str, "containerPort": int, "hostPort": int, "protocol": str, "hostIP": str}
-_ENV = {"name": str, "value": str, "valueFrom": dict}
-_RESOURCES = {"limits": MapOf(QUANTITY), "requests": MapOf(QUANTITY), "claims": [dict]}
-_CONTAINER = {
-    "name": str,
-    "image": str,
-    "imagePullPolicy": str,
-    "command": [str],
-    "args": [str],
-    "workingDir": str,
-    "ports": [_PORT],
-    "env": [_ENV],
-    "envFrom": [dict],
-    "resources": _RESOURCES,
-    "volumeMounts": [dict],
-    "terminationMessagePath": str,
-    "terminationMessagePolicy": str,
-    "livenessProbe": dict,
-    "readinessProbe": dict,
-    "startupProbe": dict,
-    "securityContext": dict,
-    "stdin": bool,
-    "tty": bool,
-}
-_TOLERATION = {"key": str, "operator": str, "value": str, "effect": str, "tolerationSeconds": int}
-_POD_SHAPE: dict[str, Any] = {
-    "kind": str,
-    "apiVersion": str,
-    "metadata": OBJECT_META_SHAPE,
-    "spec": {
-        "containers": [_CONTAINER],
-        "initContainers": [_CONTAINER],
-        "restartPolicy": str,
-        "dnsPolicy": str,
-        "terminationGracePeriodSeconds": int,
-        "activeDeadlineSeconds": int,
-        "schedulerName": str,
-        "nodeName": str,
-        "nodeSelector": MapOf(str),
-        "serviceAccountName": str,
-        "serviceAccount": str,
-        "hostNetwork": bool,
-        "priority": int,
-        "priorityClassName": str,
-        "preemptionPolicy": str,
-        "enableServiceLinks": bool,
-        "tolerations": [_TOLERATION],
-        "affinity": dict,
-        "securityContext": dict,
-        "volumes": [dict],
-    },
-    "status": {
-        "phase": str,
-        "podIP": str,
-        "podIPs": [dict],
-        "hostIP": str,
-        "nominatedNodeName": str,
-        "qosClass": str,
-        "message": str,
-        "reason": str,
-        "startTime": str,
-        "conditions": [dict],
-        "containerStatuses": [dict],
-        "initContainerStatuses": [dict],
-    },
-}
-_NODE_SHAPE: dict[str, Any] = {
-    "kind": str,
-    "apiVersion": str,
-    "metadata": OBJECT_META_SHAPE,
-    "spec": {
-        "unschedulable": bool,
-        "podCIDR": str,
-        "podCIDRs": [str],
-        "providerID": str,
-        "taints": [{"key": str, "value": str, "effect": str, "timeAdded": str}],
-    },
-    "status": {
-        "capacity": MapOf(QUANTITY),
-        "allocatable": MapOf(QUANTITY),
-        "conditions": [dict],
-        "addresses": [{"type": str, "address": str}],
-        "nodeInfo": dict,
-        "phase": str,
-        "images": [dict],
-        "daemonEndpoints": dict,
-    },
-}
 
 # -- pods ------------------------------------------------------------------------------------
 
@@ -170,8 +77,8 @@ def _qos_class(spec: Obj) -> str:
     return "Guaranteed" if guaranteed else "Burstable"
 
 
-def default_pod(pod: Obj) -> None:
-    spec = pod.setdefault("spec", {})
+def default_pod_spec(spec: Obj) -> None:
+    """SetDefaults_PodSpec and the container defaults, for pods and pod templates."""
     for container in spec.get("containers") or ():
         _default_container(container)
     for container in spec.get("initContainers") or ():
@@ -181,14 +88,55 @@ def default_pod(pod: Obj) -> None:
     spec.setdefault("dnsPolicy", "ClusterFirst")
     spec.setdefault("securityContext", {})
     spec.setdefault("schedulerName", "default-scheduler")
-    spec.setdefault("enableServiceLinks", True)
-    spec.setdefault("preemptionPolicy", "PreemptLowerPriority")
-    spec.setdefault("priority", 0)
     if spec.get("serviceAccount") and not spec.get("serviceAccountName"):
         spec["serviceAccountName"] = spec["serviceAccount"]
+
+
+def default_pod(pod: Obj) -> None:
+    spec = pod.setdefault("spec", {})
+    default_pod_spec(spec)
+    # SetDefaults_Pod (not the template's SetDefaults_PodSpec).
+    spec.setdefault("enableServiceLinks", True)
+    spec.setdefault("preemptionPolicy", "PreemptLowerPriority")
+    # A pod without its own service account runs as "default" (the ServiceAccount
+    # admission plugin sets it; both fields, as upstream keeps the deprecated one in step).
+    if not spec.get("serviceAccountName"):
+        spec["serviceAccountName"] = "default"
+    spec.setdefault("serviceAccount", spec["serviceAccountName"])
     status = pod.setdefault("status", {})
     status.setdefault("phase", "Pending")
     status.setdefault("qosClass", _qos_class(spec))
+
+
+def prepare_pod_create(pod: Obj) -> None:
+    """PrepareForCreate: a new pod's status is the server's (phase Pending, its QoS class,
+    set by defaulting right after)."""
+    pod.pop("status", None)
+
+
+def prepare_pod_status_update(new: Obj, old: Obj) -> None:
+    """podStatusStrategy.PrepareForUpdate: spec and owner references stay as they were."""
+    spec = old.get("spec")
+    if spec is None:
+        new.pop("spec", None)
+    else:
+        new["spec"] = spec
+    old_meta, meta = old.get("metadata") or {}, new["metadata"]
+    if "ownerReferences" in old_meta:
+        meta["ownerReferences"] = old_meta["ownerReferences"]
+    else:
+        meta.pop("ownerReferences", None)
+
+
+def pod_deletion_grace(pod: Obj, requested: int | None) -> int:
+    """Upstream podStrategy.CheckGracefulDeleteAndUpdate: the DeleteOptions' period, else the
+    pod's terminationGracePeriodSeconds; 0 (delete at once) for a pod that no kubelet runs:
+    unbound, or already Succeeded/Failed."""
+    spec = pod.get("spec") or {}
+    grace = requested if requested is not None else spec.get("terminationGracePeriodSeconds", 30)
+    if not spec.get("nodeName") or (pod.get("status") or {}).get("phase") in ("Succeeded", "Failed"):
+        return 0
+    return max(grace, 0)
 
 
 def _validate_container(container: Obj, path: str, seen: set[str], port_names: set[str]) -> list[Cause]:
@@ -238,33 +186,39 @@ def _validate_container(container: Obj, path: str, seen: set[str], port_names: s
 
 def validate_pod(pod: Obj) -> list[Cause]:
     causes = validate_object_meta(pod["metadata"], namespaced=True)
-    spec = pod.get("spec") or {}
+    causes.extend(validate_pod_spec(pod.get("spec") or {}, "spec"))
+    return causes
+
+
+def validate_pod_spec(spec: Obj, prefix: str) -> list[Cause]:
+    """ValidatePodSpec (the parts served); ``prefix`` is the spec's field path."""
+    causes: list[Cause] = []
     containers = spec.get("containers") or []
     seen: set[str] = set()
     port_names: set[str] = set()
     for index, container in enumerate(spec.get("initContainers") or ()):
-        causes.extend(_validate_container(container, f"spec.initContainers[{index}]", seen, port_names))
+        causes.extend(_validate_container(container, f"{prefix}.initContainers[{index}]", seen, port_names))
     if not containers:
-        causes.append(required("spec.containers"))
+        causes.append(required(f"{prefix}.containers"))
     for index, container in enumerate(containers):
-        causes.extend(_validate_container(container, f"spec.containers[{index}]", seen, port_names))
+        causes.extend(_validate_container(container, f"{prefix}.containers[{index}]", seen, port_names))
     restart_policy = spec.get("restartPolicy", "")
     if restart_policy not in _RESTART_POLICIES:
-        causes.append(not_supported("spec.restartPolicy", restart_policy, _RESTART_POLICIES))
+        causes.append(not_supported(f"{prefix}.restartPolicy", restart_policy, _RESTART_POLICIES))
     dns_policy = spec.get("dnsPolicy", "")
     if dns_policy not in _DNS_POLICIES:
-        causes.append(not_supported("spec.dnsPolicy", dns_policy, _DNS_POLICIES))
+        causes.append(not_supported(f"{prefix}.dnsPolicy", dns_policy, _DNS_POLICIES))
     grace = spec.get("terminationGracePeriodSeconds")
     if grace is not None and grace < 0:
-        causes.append(invalid_value("spec.terminationGracePeriodSeconds", grace, "must be greater than or equal to 0"))
+        causes.append(invalid_value(f"{prefix}.terminationGracePeriodSeconds", grace, "must be greater than or equal to 0"))
     deadline = spec.get("activeDeadlineSeconds")
     if deadline is not None and deadline < 1:
-        causes.append(invalid_value("spec.activeDeadlineSeconds", deadline, "must be between 1 and 2147483647, inclusive"))
+        causes.append(invalid_value(f"{prefix}.activeDeadlineSeconds", deadline, "must be between 1 and 2147483647, inclusive"))
     node_name = spec.get("nodeName", "")
     if node_name:
-        causes.extend(invalid_value("spec.nodeName", node_name, msg) for msg in dns1123_subdomain_errors(node_name))
+        causes.extend(invalid_value(f"{prefix}.nodeName", node_name, msg) for msg in dns1123_subdomain_errors(node_name))
     for key, value in (spec.get("nodeSelector") or {}).items():
-        causes.extend(invalid_value("spec.nodeSelector", key, msg) for msg in qualified_name_errors(key))
+        causes.extend(invalid_value(f"{prefix}.nodeSelector", key, msg) for msg in qualified_name_errors(key))
     return causes
 
 
@@ -288,10 +242,6 @@ def validate_pod_update(new: Obj, old: Obj) -> list[Cause]:
             relaxed[key] = new_spec[key]
         else:
             relaxed.pop(key, None)
-    # Until the binding subresource exists (issue 3), an update may bind an unbound pod once:
-    # set spec.nodeName where it was empty, which is what pods/binding does upstream.
-    if not old_spec.get("nodeName") and new_spec.get("nodeName"):
-        relaxed["nodeName"] = new_spec["nodeName"]
     for key in ("containers", "initContainers"):
         new_list, old_list = new_spec.get(key) or [], relaxed.get(key) or []
         if len(new_list) == len(old_list):
@@ -318,40 +268,6 @@ def pod_fields(pod: Obj) -> dict[str, str]:
     }
 
 
-# -- nodes -----------------------------------------------------------------------------------
-
-
-def default_node(node: Obj) -> None:
-    status = node.get("status")
-    if status and "capacity" in status and "allocatable" not in status:
-        status["allocatable"] = dict(status["capacity"])
-
-
-def validate_node(node: Obj) -> list[Cause]:
-    causes = validate_object_meta(node["metadata"], namespaced=False)
-    for index, taint in enumerate((node.get("spec") or {}).get("taints") or ()):
-        path = f"spec.taints[{index}]"
-        key = taint.get("key", "")
-        if not key:
-            causes.append(required(f"{path}.key"))
-        else:
-            causes.extend(invalid_value(f"{path}.key", key, msg) for msg in qualified_name_errors(key))
-        effect = taint.get("effect", "")
-        if not effect:
-            causes.append(required(f"{path}.effect"))
-        elif effect not in _TAINT_EFFECTS:
-            causes.append(not_supported(f"{path}.effect", effect, _TAINT_EFFECTS))
-    return causes
-
-
-def validate_node_update(new: Obj, old: Obj) -> list[Cause]:
-    return validate_node(new)
-
-
-def node_fields(node: Obj) -> dict[str, str]:
-    return {"spec.unschedulable": "true" if (node.get("spec") or {}).get("unschedulable") else "false"}
-
-
 PODS = ResourceDef(
     group="",
     version="v1",
@@ -359,8 +275,10 @@ PODS = ResourceDef(
     plural="pods",
     singular="pod",
     namespaced=True,
-    shape=_POD_SHAPE,
     default=default_pod,
+    prepare_create=prepare_pod_create,
+    prepare_status_update=prepare_pod_status_update,
+    deletion_grace=pod_deletion_grace,
     validate=validate_pod,
     validate_update=validate_pod_update,
     fields=pod_fields,
@@ -377,30 +295,8 @@ PODS = ResourceDef(
         )
     ),
     short_names=("po",),
+    categories=("all",),
+    subresources=(("binding", "Binding"), ("eviction", "Eviction"), ("status", "Pod")),
     return_deleted_object=True,
 )
-
-NODES = ResourceDef(
-    group="",
-    version="v1",
-    kind="Node",
-    plural="nodes",
-    singular="node",
-    namespaced=False,
-    shape=_NODE_SHAPE,
-    default=default_node,
-    validate=validate_node,
-    validate_update=validate_node_update,
-    fields=node_fields,
-    selectable_fields=frozenset(("spec.unschedulable",)),
-    short_names=("no",),
-)
-
-
-def core_v1_resources() -> tuple[ResourceDef, ...]:
-    return (PODS, NODES)
-
-
-def default_registry() -> Registry:
-    return Registry(core_v1_resources())
 

@@ -1,0 +1,196 @@
+"""Subresources beyond ``status`` (which the generic update and patch serve, told apart by
+``route.subresource``): ``scale`` of deployments and replicasets (autoscaling/v1 Scale),
+``binding`` and ``eviction`` of pods, ``finalize`` of namespaces.  As upstream's
+pkg/registry/apps/deployment/storage (ScaleREST), pkg/registry/core/pod/storage
+(BindingREST, EvictionREST) and pkg/registry/core/namespace/storage (FinalizeREST)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import orjson
+
+from pyk8s.api import errors
+from pyk8s.api.errors import bad_request, invalid_value, required
+from pyk8s.api.kinds.workloads import selector_string
+from pyk8s.api.meta import now_rfc3339
+from pyk8s.api.patch import MERGE_PATCH, parse_patch
+from pyk8s.apiserver.handlers import ResourceHandlers, with_warnings
+from pyk8s.apiserver.options import parse_resource_version
+from pyk8s.apiserver.routing import Route
+from pyk8s.apiserver.write_options import DeleteOptions, delete_options, write_options
+
+__all__ = ["Subresources", "SCALE_GVK"]
+
+Obj = dict[str, Any]
+SCALE_GVK = ("autoscaling", "v1", "Scale")
+_CREATED = {"kind": "Status", "apiVersion": "v1", "metadata": {}, "status": "Success", "code": 201}
+
+
+def _scale_of(obj: Obj) -> Obj:
+    meta = obj.get("metadata") or {}
+    spec = obj.get("spec") or {}
+    scale_meta = {key: meta[key] for key in ("name", "namespace", "uid", "resourceVersion", "creationTimestamp") if key in meta}
+    return {
+        "kind": "Scale",
+        "apiVersion": "autoscaling/v1",
+        "metadata": scale_meta,
+        "spec": {"replicas": spec.get("replicas", 0)},
+        "status": {"replicas": (obj.get("status") or {}).get("replicas", 0), "selector": selector_string(spec.get("selector") or {})},
+    }
+
+
+def _decode(body: bytes, what: str) -> Obj:
+    if not body:
+        raise bad_request(f"Object 'Kind' is missing in '{what}'")
+    try:
+        obj = orjson.loads(body)
+    except orjson.JSONDecodeError as exc:
+        raise bad_request(f"couldn't decode {what} as JSON: {exc}") from None
+    if not isinstance(obj, dict):
+        raise bad_request(f"the object provided is unrecognized (must be of type {what})")
+    return obj
+
+
+class Subresources:
+    def __init__(self, handlers: ResourceHandlers) -> None:
+        self.handlers = handlers
+        self.store = handlers.store
+
+    def _current(self, route: Route) -> tuple[Obj, int]:
+        resource = route.resource
+        found = self.store.get(resource.plural, route.namespace, route.name)
+        if found is None:
+            raise errors.not_found(resource.plural, route.name, resource.group)
+        return orjson.loads(found[0]), found[1]
+
+    # -- scale ---------------------------------------------------------------------------
+
+    def get_scale(self, route: Route) -> tuple[int, bytes]:
+        return 200, orjson.dumps(_scale_of(self._current(route)[0]))
+
+    def update_scale(self, route: Route, body: bytes, params: dict[str, str] | None = None) -> tuple:
+        scale = _decode(body, "Scale")
+        return self._write_scale(route, scale, write_options(params, "UpdateOptions").dry_run)
+
+    def patch_scale(self, route: Route, body: bytes, media_type: str = MERGE_PATCH, params: dict[str, str] | None = None) -> tuple:
+        patch = parse_patch(media_type, body)
+        current = _scale_of(self._current(route)[0])
+        return self._write_scale(route, patch.apply(current, SCALE_GVK), write_options(params, "PatchOptions").dry_run)
+
+    def _write_scale(self, route: Route, scale: Obj, dry_run: bool) -> tuple:
+        """ScaleREST.Update: the Scale's spec.replicas becomes the object's; its
+        resourceVersion, if any, is a precondition on the object."""
+        if scale.get("kind", "Scale") != "Scale" or scale.get("apiVersion", "autoscaling/v1") != "autoscaling/v1":
+            raise bad_request(
+                f"the kind in the data ({scale.get('kind')}, {scale.get('apiVersion')}) does not match the expected kind "
+                "(Scale, autoscaling/v1)"
+            )
+        meta = scale.get("metadata") if isinstance(scale.get("metadata"), dict) else {}
+        if meta.get("name", route.name) != route.name:
+            raise bad_request(f"the name of the object ({meta.get('name')}) does not match the name on the URL ({route.name})")
+        replicas = (scale.get("spec") or {}).get("replicas", 0) if isinstance(scale.get("spec"), dict) else None
+        if type(replicas) is not int:
+            raise bad_request('Scale in version "v1" cannot be handled as a Scale: spec.replicas must be an integer')
+        if replicas < 0:
+            cause = invalid_value("spec.replicas", replicas, "must be greater than or equal to 0")
+            raise errors.invalid("Scale", route.name, [cause], "autoscaling")
+        rv = meta.get("resourceVersion") or ""
+        expected = parse_resource_version(rv) if isinstance(rv, str) else 0
+
+        def apply(old: Obj, old_bytes: bytes) -> Obj:
+            obj = orjson.loads(old_bytes)
+            obj.setdefault("spec", {})["replicas"] = replicas
+            return obj
+
+        main = route._replace(subresource="")
+        status, data = self.handlers._guaranteed_update(main, apply, expected, dry_run)
+        return status, orjson.dumps(_scale_of(orjson.loads(data)))
+
+    # -- pods/binding --------------------------------------------------------------------
+
+    def bind(self, route: Route, body: bytes, params: dict[str, str] | None = None) -> tuple:
+        """BindingREST.Create: set spec.nodeName once (409 when already bound), copy the
+        binding's annotations, mark the pod PodScheduled."""
+        options = write_options(params, "CreateOptions")
+        binding = _decode(body, "Binding")
+        meta = binding.get("metadata") if isinstance(binding.get("metadata"), dict) else {}
+        if meta.get("name", route.name) != route.name:
+            raise bad_request("name in URL does not match name in Binding object")
+        target = binding.get("target") if isinstance(binding.get("target"), dict) else {}
+        node = target.get("name", "")
+        causes = []
+        if not node or not isinstance(node, str):
+            causes.append(required("target.name"))
+        if target.get("kind", "Node") not in ("Node", ""):
+            causes.append(invalid_value("target.kind", target.get("kind"), "must be empty or 'Node'"))
+        if causes:
+            raise errors.invalid("Binding", route.name, causes)
+        annotations = meta.get("annotations") if isinstance(meta.get("annotations"), dict) else {}
+        uid = meta.get("uid") or ""
+
+        def apply(old: Obj, old_bytes: bytes) -> Obj:
+            pod = orjson.loads(old_bytes)
+            pod_meta, spec = pod["metadata"], pod.setdefault("spec", {})
+            if uid and uid != pod_meta.get("uid"):
+                raise errors.conflict(
+                    "pods/binding", route.name,
+                    f"Precondition failed: UID in precondition: {uid}, UID in object meta: {pod_meta.get('uid')}",
+                )
+            if pod_meta.get("deletionTimestamp"):
+                raise errors.conflict("pods/binding", route.name, f"pod {route.name} is being deleted, cannot be assigned to a host")
+            if spec.get("nodeName"):
+                raise errors.conflict(
+                    "pods/binding", route.name, f'pod {route.name} is already assigned to node "{spec["nodeName"]}"'
+                )
+            spec["nodeName"] = node
+            if annotations:
+                pod_meta["annotations"] = {**(pod_meta.get("annotations") or {}), **annotations}
+            status = pod.setdefault("status", {})
+            conditions = [c for c in status.get("conditions") or () if c.get("type") != "PodScheduled"]
+            conditions.append({"type": "PodScheduled", "status": "True", "lastProbeTime": None, "lastTransitionTime": now_rfc3339()})
+            status["conditions"] = conditions
+            return pod
+
+        # The binding writes spec and status at once: a subresource of its own kind.
+        self.handlers._guaranteed_update(route._replace(subresource="binding"), apply, 0, options.dry_run)
+        return 201, orjson.dumps(_CREATED)
+
+    # -- pods/eviction -------------------------------------------------------------------
+
+    def evict(self, route: Route, body: bytes, params: dict[str, str] | None = None) -> tuple:
+        """EvictionREST.Create without PodDisruptionBudgets (none are served): the pod is
+        deleted with the eviction's DeleteOptions."""
+        eviction = _decode(body, "Eviction")
+        meta = eviction.get("metadata") if isinstance(eviction.get("metadata"), dict) else {}
+        if meta.get("name", route.name) != route.name:
+            raise bad_request("name in URL does not match name in Eviction object")
+        raw = eviction.get("deleteOptions") if isinstance(eviction.get("deleteOptions"), dict) else {}
+        options: DeleteOptions = delete_options(orjson.dumps(raw) if raw else b"", params)
+        self.handlers.delete_object(route.resource, route.namespace, route.name, options)
+        return 201, orjson.dumps(_CREATED)
+
+    # -- namespaces/finalize -------------------------------------------------------------
+
+    def finalize(self, route: Route, body: bytes, params: dict[str, str] | None = None) -> tuple:
+        """FinalizeREST.Update: only spec.finalizers changes (the namespace controller
+        removes ``kubernetes`` once the namespace is empty)."""
+        options = write_options(params, "UpdateOptions")
+        warnings: list[str] = []
+        obj = self.handlers._decode_object(route.resource, body, options.field_validation, warnings)
+        if obj["metadata"].get("name", "") != route.name:
+            raise bad_request(f"the name of the object ({obj['metadata'].get('name', '')}) does not match the name on the URL ({route.name})")
+        expected = parse_resource_version(obj["metadata"].get("resourceVersion", ""))
+        finalizers = (obj.get("spec") or {}).get("finalizers")
+
+        def apply(old: Obj, old_bytes: bytes) -> Obj:
+            ns = orjson.loads(old_bytes)
+            spec = ns.setdefault("spec", {})
+            if finalizers:
+                spec["finalizers"] = finalizers
+            else:
+                spec.pop("finalizers", None)
+            return ns
+
+        status, data = self.handlers._guaranteed_update(route, apply, expected, options.dry_run)
+        return with_warnings(status, data, warnings)

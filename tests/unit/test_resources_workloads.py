@@ -1,0 +1,133 @@
+"""Deployments, ReplicaSets and Jobs (issue 3): upstream defaults, selector rules, status
+and scale subresources; on every backend."""
+
+from __future__ import annotations
+
+import pytest
+
+from pyk8s.apiserver.app import APIServer
+from pyk8s.store import BACKENDS, open_store
+from resourcehelpers import call, deployment, failure, ok
+
+DEPLOY = "/apis/apps/v1/namespaces/default/deployments"
+RS = "/apis/apps/v1/namespaces/default/replicasets"
+JOBS = "/apis/batch/v1/namespaces/default/jobs"
+MERGE = "application/merge-patch+json"
+
+
+@pytest.fixture(params=BACKENDS)
+def app(request):
+    server = APIServer(open_store(request.param), compaction_interval=0)
+    yield server
+    server.store.close()
+
+
+def replica_set(name="rs"):
+    obj = deployment(name)
+    obj["kind"] = "ReplicaSet"
+    return obj
+
+
+def job(name="j", **spec):
+    obj = {"apiVersion": "batch/v1", "kind": "Job", "metadata": {"name": name},
+           "spec": {"template": {"spec": {"restartPolicy": "Never", "containers": [{"name": "c", "image": "busybox"}]}}}}
+    obj["spec"].update(spec)
+    return obj
+
+
+def test_deployment_defaults(app):
+    created = ok(call(app, "POST", DEPLOY, {**deployment(), "status": {"replicas": 9}}), 201)
+    spec = created["spec"]
+    assert spec["replicas"] == 1 and spec["revisionHistoryLimit"] == 10 and spec["progressDeadlineSeconds"] == 600
+    assert spec["strategy"] == {"type": "RollingUpdate", "rollingUpdate": {"maxUnavailable": "25%", "maxSurge": "25%"}}
+    template = spec["template"]["spec"]
+    assert template["restartPolicy"] == "Always" and template["dnsPolicy"] == "ClusterFirst"
+    assert template["containers"][0]["imagePullPolicy"] == "Always"
+    assert created["status"] == {} and created["metadata"]["generation"] == 1
+
+
+def test_selector_required_and_must_match(app):
+    missing = deployment()
+    del missing["spec"]["selector"]
+    body = failure(call(app, "POST", DEPLOY, missing), 422, "Invalid")
+    assert body["details"]["causes"][0]["field"] == "spec.selector"
+    mismatch = deployment()
+    mismatch["spec"]["selector"] = {"matchLabels": {"app": "other"}}
+    body = failure(call(app, "POST", DEPLOY, mismatch), 422, "Invalid")
+    assert "`selector` does not match template `labels`" in body["message"]
+    failure(call(app, "POST", DEPLOY, deployment(replicas=-1)), 422, "Invalid")
+    failure(call(app, "POST", RS, {**replica_set(), "spec": {**replica_set()["spec"], "selector": {}}}), 422, "Invalid")
+
+
+def test_selector_immutable(app):
+    created = ok(call(app, "POST", DEPLOY, deployment()), 201)
+    created["spec"]["selector"]["matchLabels"]["x"] = "y"
+    created["spec"]["template"]["metadata"]["labels"]["x"] = "y"
+    failure(call(app, "PUT", f"{DEPLOY}/web", created), 422, "Invalid")
+
+
+def test_generation_and_status_subresource(app):
+    ok(call(app, "POST", DEPLOY, deployment()), 201)
+    patched = ok(call(app, "PATCH", f"{DEPLOY}/web", {"spec": {"replicas": 2}, "status": {"replicas": 7}},
+                      content_type=MERGE))
+    assert patched["metadata"]["generation"] == 2 and patched["status"] == {}
+    status = ok(call(app, "PATCH", f"{DEPLOY}/web/status",
+                     {"spec": {"replicas": 9}, "status": {"replicas": 2, "observedGeneration": 2},
+                      "metadata": {"labels": {"x": "y"}}}, content_type=MERGE))
+    assert status["status"] == {"replicas": 2, "observedGeneration": 2}
+    assert status["spec"]["replicas"] == 2 and status["metadata"]["generation"] == 2
+    assert "labels" not in status["metadata"]  # deploymentStatusStrategy keeps labels
+
+
+def test_scale_subresource(app):
+    ok(call(app, "POST", DEPLOY, deployment()), 201)
+    scale = ok(call(app, "GET", f"{DEPLOY}/web/scale"))
+    assert scale["kind"] == "Scale" and scale["apiVersion"] == "autoscaling/v1"
+    assert scale["spec"] == {"replicas": 1} and scale["status"] == {"replicas": 0, "selector": "app=web"}
+    scale["spec"]["replicas"] = 4
+    assert ok(call(app, "PUT", f"{DEPLOY}/web/scale", scale))["spec"]["replicas"] == 4
+    failure(call(app, "PUT", f"{DEPLOY}/web/scale", scale), 409, "Conflict")  # stale resourceVersion
+    assert ok(call(app, "PATCH", f"{DEPLOY}/web/scale", {"spec": {"replicas": 6}}, content_type=MERGE))["spec"] == {
+        "replicas": 6}
+    current = ok(call(app, "GET", f"{DEPLOY}/web"))
+    assert current["spec"]["replicas"] == 6 and current["metadata"]["generation"] == 3
+    failure(call(app, "PATCH", f"{DEPLOY}/web/scale", {"spec": {"replicas": -1}}, content_type=MERGE), 422, "Invalid")
+    failure(call(app, "GET", f"{DEPLOY}/missing/scale"), 404, "NotFound")
+    ok(call(app, "POST", RS, replica_set()), 201)
+    rs_scale = ok(call(app, "PATCH", f"{RS}/rs/scale", {"spec": {"replicas": 3}}, content_type=MERGE))
+    assert rs_scale["spec"]["replicas"] == 3
+    failure(call(app, "GET", f"{JOBS}/j/scale"), 404, "NotFound")
+
+
+def test_job_defaults_and_generated_selector(app):
+    created = ok(call(app, "POST", JOBS, job()), 201)
+    spec = created["spec"]
+    uid = created["metadata"]["uid"]
+    assert (spec["completions"], spec["parallelism"], spec["backoffLimit"]) == (1, 1, 6)
+    assert spec["completionMode"] == "NonIndexed" and spec["suspend"] is False
+    assert spec["selector"] == {"matchLabels": {"batch.kubernetes.io/controller-uid": uid}}
+    labels = spec["template"]["metadata"]["labels"]
+    assert labels["batch.kubernetes.io/controller-uid"] == uid and labels["batch.kubernetes.io/job-name"] == "j"
+    work_queue = ok(call(app, "POST", JOBS, job("q", parallelism=3)), 201)["spec"]
+    assert "completions" not in work_queue and work_queue["parallelism"] == 3
+
+
+def test_job_validation(app):
+    always = job()
+    always["spec"]["template"]["spec"]["restartPolicy"] = "Always"
+    failure(call(app, "POST", JOBS, always), 422, "Invalid")
+    created = ok(call(app, "POST", JOBS, job()), 201)
+    created["spec"]["completions"] = 5
+    failure(call(app, "PUT", f"{JOBS}/j", created), 422, "Invalid")
+    status = ok(call(app, "PATCH", f"{JOBS}/j/status", {"status": {"active": 1}}, content_type=MERGE))
+    assert status["status"] == {"active": 1}
+
+
+def test_job_selector_is_generated_unless_manual(app):
+    chosen = job("m", selector={"matchLabels": {"pick": "me"}})
+    chosen["spec"]["template"]["metadata"] = {"labels": {"pick": "me"}}
+    failure(call(app, "POST", JOBS, chosen), 422, "Invalid")
+    chosen["spec"]["manualSelector"] = True
+    created = ok(call(app, "POST", JOBS, chosen), 201)
+    assert created["spec"]["selector"] == {"matchLabels": {"pick": "me"}}
+    assert "batch.kubernetes.io/controller-uid" not in created["spec"]["template"]["metadata"]["labels"]

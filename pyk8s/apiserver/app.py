@@ -4,25 +4,41 @@
 status, body) that unit tests call directly; ``__rsgi__`` reads the request off the wire,
 calls it, and writes the answer, or hands a watch to the ``WatchHub``.  Every failure
 becomes a ``kind: Status`` body; only a bug in this code can produce a 500.
+
+Around the resource handlers: the non-resource paths (``/version``, discovery, OpenAPI,
+``/metrics``), the Accept header (406, or a Table / PartialObjectMetadata conversion of
+a GET's answer), and the request metrics, one dict increment per request.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
+import random
+from time import perf_counter
 from typing import Any, NamedTuple
 
 from pyk8s.api import errors
-from pyk8s.api.core import default_registry
+from pyk8s.api.kinds import default_registry
 from pyk8s.api.errors import MAX_BODY_BYTES, StatusError, bad_request
-from pyk8s.api.patch import MERGE_PATCH
+from pyk8s.api.patch import check_body_type, check_patch_type, json_body
 from pyk8s.api.registry import Registry
+from pyk8s.apiserver.bootstrap import bootstrap
 from pyk8s.apiserver.compaction import Compactor
+from pyk8s.apiserver.events import DEFAULT_EVENT_TTL, EventReaper
 from pyk8s.apiserver.handlers import ResourceHandlers
 from pyk8s.apiserver.options import parse_list_options, parse_query
 from pyk8s.apiserver.routing import Route, route
-from pyk8s.apiserver.watch import WATCH_HEADERS, WatchHub, error_event
-from pyk8s.store import ExpiredError, FutureRevisionError, Storage, Watcher, open_store
+from pyk8s.apiserver.subresources import Subresources
+from pyk8s.apiserver.discovery import Discovery
+from pyk8s.apiserver.metrics import CONTENT_TYPE as METRICS_CONTENT_TYPE
+from pyk8s.apiserver.metrics import Metrics, RequestKey
+from pyk8s.apiserver.negotiation import negotiate_resource
+from pyk8s.apiserver.openapi import openapi_response
+from pyk8s.apiserver.options import parse_bool
+from pyk8s.apiserver.tables import Converter, include_object_option
+from pyk8s.apiserver.watch import DEFAULT_BOOKMARK_INTERVAL, WATCH_HEADERS, WatchHub, WatchSpec, error_event
+from pyk8s.store import ExpiredError, FutureRevisionError, Storage, open_store
 
 __all__ = ["APIServer", "Response"]
 
@@ -38,16 +54,10 @@ except ImportError:  # pragma: no cover - another RSGI server
 JSON_HEADERS = [("content-type", "application/json")]
 TEXT_HEADERS = [("content-type", "text/plain; charset=utf-8"), ("x-content-type-options", "nosniff")]
 HEALTH_PATHS = frozenset(("/health", "/healthz", "/livez", "/readyz"))
-# As kube-apiserver: a body must say it is JSON (or carry no Content-Type at all); curl's
-# default form encoding gets 415 like any other media type.
-_JSON_TYPES = frozenset(("application/json",))
-_PATCH_TYPES = frozenset((MERGE_PATCH, "application/json"))
-_KNOWN_PATCH_TYPES = (
-    "application/json-patch+json",
-    "application/strategic-merge-patch+json",
-    "application/apply-patch+yaml",
-)
 _WRITE_METHODS = frozenset(("POST", "PUT", "PATCH", "DELETE"))
+# Subresources that answer in their own media types (pods/log is text/plain): the Accept
+# header's JSON representations do not apply to them.
+_NON_JSON_SUBRESOURCES = frozenset(("log", "exec", "attach", "portforward", "proxy"))
 
 
 class Response(NamedTuple):
@@ -79,11 +89,25 @@ class APIServer:
         registry: Registry | None = None,
         compaction_interval: float = 60.0,
         compaction_retention: float = 300.0,
+        event_ttl: float = DEFAULT_EVENT_TTL,
+        bookmark_interval: float = DEFAULT_BOOKMARK_INTERVAL,
+        server_address: str = "",
+        min_request_timeout: float = 1800.0,
     ) -> None:
         self.store = store if store is not None else open_store(storage)
         self.registry = registry if registry is not None else default_registry()
         self.handlers = ResourceHandlers(self.store)
-        self.watches = WatchHub(self.store)
+        self.subresources = Subresources(self.handlers)
+        bootstrap(self.handlers)
+        # event_ttl: seconds events live after they last happened (--event-ttl); 0 keeps them.
+        self.event_reaper = EventReaper(self.store, event_ttl)
+        self.watches = WatchHub(self.store, bookmark_interval)
+        # server_address: host:port clients reach this server at (/api's serverAddressByClientCIDRs)
+        self.discovery = Discovery(self.registry, server_address)
+        self.metrics = Metrics()
+        # A watch without timeoutSeconds ends after this long times a random factor in [1, 2),
+        # as kube-apiserver's --min-request-timeout spreads re-watches out; 0 never ends it.
+        self.min_request_timeout = min_request_timeout
         self.compactor = Compactor(self.store, compaction_interval, compaction_retention)
 
     # -- lifecycle (granian calls these in the worker, on its loop) -----------------------
@@ -91,6 +115,7 @@ class APIServer:
     def __rsgi_init__(self, loop: asyncio.AbstractEventLoop) -> None:
         self.watches.attach(loop)
         self.compactor.start(loop)
+        self.event_reaper.start(loop)
 
     def __rsgi_del__(self, loop: asyncio.AbstractEventLoop) -> None:
         self.shutdown()
@@ -101,80 +126,214 @@ class APIServer:
         stop does not wait on streams that would never end by themselves."""
         self.watches.shutdown()
         self.compactor.stop()
+        self.event_reaper.stop()
 
     # -- the synchronous core -------------------------------------------------------------
 
     def handle(
-        self, method: str, path: str, query_string: str = "", content_type: str | None = None, body: bytes = b""
+        self,
+        method: str,
+        path: str,
+        query_string: str = "",
+        content_type: str | None = None,
+        body: bytes = b"",
+        accept: str | None = None,
+        if_none_match: str | None = None,
     ) -> Response:
-        """Serve a non-watch request.  Never raises."""
+        """Serve a non-watch request.  Never raises.  ``accept`` and ``if_none_match`` are
+        those request headers (content negotiation; OpenAPI's ETags)."""
+        started = perf_counter()
+        found = route(self.registry, path)
         try:
-            return self._dispatch(method, path, query_string, content_type, body)
+            response = self._serve(method, path, query_string, content_type, body, accept, found, if_none_match)
         except StatusError as error:
-            return _error_response(error)
+            response = _error_response(error)
         except RecursionError:
-            return _error_response(bad_request("the request is nested too deeply"))
+            response = _error_response(bad_request("the request is nested too deeply"))
         except Exception as exc:  # a bug: still answer with a Status, and say so in the log
             log.exception("internal error serving %s %s", method, path)
-            return _error_response(errors.internal_error(f"{type(exc).__name__}: {exc}"))
+            response = _error_response(errors.internal_error(f"{type(exc).__name__}: {exc}"))
+        # A path that is not served is not counted: a scan of random paths must not grow the
+        # label sets without bound.
+        if found is not None or response.status != 404:
+            self.metrics.observe(self._request_key(method, path, found), response.status, perf_counter() - started)
+        return response
+
+    # -- non-resource paths, Accept negotiation and conversions -------------------------------
+
+    def _serve(
+        self,
+        method: str,
+        path: str,
+        query_string: str,
+        content_type: str | None,
+        body: bytes,
+        accept: str | None,
+        found: Route | None,
+        if_none_match: str | None = None,
+    ) -> Response:
+        if method == "GET":
+            if found is None:
+                served = self._serve_non_resource(path, query_string, accept, if_none_match)
+                if served is not None:
+                    return served
+            elif not found.legacy_watch and found.subresource not in _NON_JSON_SUBRESOURCES:
+                media = negotiate_resource(accept, not found.name)
+                if media.convert:
+                    params = parse_query(query_string)
+                    converter = Converter(media, include_object_option(params.get("includeObject")))
+                    response = self._dispatch(method, path, query_string, content_type, body)
+                    served_type = dict(response.headers).get("content-type", "")
+                    if response.status == 200 and served_type.startswith("application/json"):
+                        return Response(200, converter.convert(response.body))
+                    return response
+        return self._dispatch(method, path, query_string, content_type, body)
+
+    def _serve_non_resource(
+        self, path: str, query_string: str, accept: str | None, if_none_match: str | None
+    ) -> Response | None:
+        served = self.discovery.serve(path, accept, if_none_match)
+        if served is not None:
+            return Response(*served)
+        if path.startswith("/openapi/"):
+            document = openapi_response(self.registry, path, parse_query(query_string), accept, if_none_match)
+            if document is None:
+                return None
+            status, headers, body = document
+            return Response(status, body, headers)
+        if path == "/metrics":
+            return Response(200, self.metrics.render(self._storage_objects), [("content-type", METRICS_CONTENT_TYPE)])
+        if path == "/":
+            return Response(200, self.discovery.root_paths(("/metrics", *HEALTH_PATHS)))
+        return None
+
+    def _storage_objects(self):
+        for resource in self.registry:
+            name = f"{resource.plural}.{resource.group}" if resource.group else resource.plural
+            yield name, self.store.count(resource.plural)
+
+    @staticmethod
+    def _request_key(method: str, path: str, found: Route | None, verb: str = "") -> RequestKey:
+        """Upstream's request metric labels; a non-resource path goes in ``subresource``."""
+        if found is None:
+            return (method, "", "", "", path, "")
+        resource = found.resource
+        if not verb:
+            verb = method
+            if not found.name:
+                verb = {"GET": "LIST", "DELETE": "DELETECOLLECTION"}.get(method, method)
+        # Upstream CleanScope: a named object or a create is "resource" scope.
+        if found.name or verb == "POST":
+            scope = "resource"
+        else:
+            scope = "namespace" if found.namespace else "cluster"
+        return (verb, resource.group, resource.version, resource.plural, found.subresource, scope)
 
     def _dispatch(self, method: str, path: str, query_string: str, content_type: str | None, body: bytes) -> Response:
         if path in HEALTH_PATHS:
             return Response(200, b"ok", TEXT_HEADERS)
         found = route(self.registry, path)
-        if found is None or found.subresource:
+        if found is None:
             raise errors.path_not_found()
         if len(body) > MAX_BODY_BYTES:
             raise errors.request_entity_too_large()
+        return self._serve_resource(found, method, query_string, content_type, body)
+
+    def _serve_resource(
+        self, found: Route, method: str, query_string: str, content_type: str | None, body: bytes
+    ) -> Response:
+        """The verbs on a resource path: collection, object, or one of its subresources."""
         handlers = self.handlers
+        params = parse_query(query_string) if query_string else {}
         if not found.name:
             if method == "GET":
-                options = parse_list_options(found.resource, parse_query(query_string), found.legacy_watch)
+                options = parse_list_options(found.resource, params, found.legacy_watch)
                 if options.watch:
                     raise bad_request("watch requests are served by the streaming path")
                 return Response(*handlers.list(found, options))
             if method == "POST":
-                self._check_content_type(content_type, body)
-                return Response(*handlers.create(found, body))
+                body = self._check_content_type(content_type, body)
+                return Response(*handlers.create(found, body, params))
+            if method == "DELETE" and not found.legacy_watch:
+                if body.strip():
+                    body = self._check_content_type(content_type, body)
+                return Response(*handlers.delete_collection(found, body, params))
             raise errors.method_not_allowed()
         if found.legacy_watch:
             raise errors.method_not_allowed()
+        if found.subresource:
+            return self._serve_subresource(found, method, params, content_type, body)
         if method == "GET":
             return Response(*handlers.get(found))
         if method == "PUT":
-            self._check_content_type(content_type, body)
-            return Response(*handlers.update(found, body))
+            body = self._check_content_type(content_type, body)
+            return Response(*handlers.update(found, body, params))
         if method == "PATCH":
-            self._check_patch_type(content_type)
-            return Response(*handlers.patch(found, body))
+            return Response(*handlers.patch(found, body, self._check_patch_type(content_type), params))
         if method == "DELETE":
             if body.strip():
-                self._check_content_type(content_type, body)
-            return Response(*handlers.delete(found, body))
+                body = self._check_content_type(content_type, body)
+            return Response(*handlers.delete(found, body, params))
+        raise errors.method_not_allowed()
+
+    def _serve_subresource(
+        self, found: Route, method: str, params: dict[str, str], content_type: str | None, body: bytes
+    ) -> Response:
+        sub = found.subresource
+        if not found.resource.has_subresource(sub):
+            raise errors.path_not_found()
+        subresources = self.subresources
+        if sub == "status":
+            if method == "GET":
+                return Response(*self.handlers.get(found))
+            if method == "PUT":
+                return Response(*self.handlers.update(found, self._check_content_type(content_type, body), params))
+            if method == "PATCH":
+                return Response(*self.handlers.patch(found, body, self._check_patch_type(content_type), params))
+        elif sub == "scale":
+            if method == "GET":
+                return Response(*subresources.get_scale(found))
+            if method == "PUT":
+                return Response(*subresources.update_scale(found, self._check_content_type(content_type, body), params))
+            if method == "PATCH":
+                return Response(*subresources.patch_scale(found, body, self._check_patch_type(content_type), params))
+        elif method == "POST" and sub == "binding":
+            return Response(*subresources.bind(found, self._check_content_type(content_type, body), params))
+        elif method == "POST" and sub == "eviction":
+            return Response(*subresources.evict(found, self._check_content_type(content_type, body), params))
+        elif method == "PUT" and sub == "finalize":
+            return Response(*subresources.finalize(found, self._check_content_type(content_type, body), params))
         raise errors.method_not_allowed()
 
     @staticmethod
-    def _check_content_type(content_type: str | None, body: bytes) -> None:
+    def _check_content_type(content_type: str | None, body: bytes) -> bytes:
+        """The body of a POST/PUT/DELETE as JSON: JSON (or no Content-Type) as sent, YAML
+        converted; 415 for anything else, protobuf included, as kube-apiserver without
+        protobuf support would answer."""
         media = _media_type(content_type)
-        if media and media not in _JSON_TYPES:
-            raise errors.unsupported_media_type(media, ("application/json",))
+        check_body_type(media)
+        return json_body(media, body)
 
     @staticmethod
-    def _check_patch_type(content_type: str | None) -> None:
-        media = _media_type(content_type)
-        if media and media not in _PATCH_TYPES:
-            if media in _KNOWN_PATCH_TYPES:
-                raise StatusError(
-                    415, "UnsupportedMediaType", f"the server does not support patch type {media!r} yet; use {MERGE_PATCH}"
-                )
-            raise errors.unsupported_media_type(media, (MERGE_PATCH, "application/json"))
+    def _check_patch_type(content_type: str | None) -> str:
+        """The patch type of a PATCH (pyk8s.api.patch.PATCH_TYPES); 415 for the rest,
+        with a clear word for server-side apply."""
+        return check_patch_type(_media_type(content_type))
 
-    def open_watch(self, path: str, query_string: str) -> tuple[Watcher | None, float, bytes]:
-        """``(watcher, timeout seconds, b"")`` for a watch request, or ``(None, 0, line)``
-        when the watch ends at once with an ERROR event (410 from a compacted revision).
-        Raises StatusError for a request that is not a valid watch."""
+    def open_watch(self, path: str, query_string: str, accept: str | None = None) -> tuple[WatchSpec | None, bytes]:
+        """``(spec, b"")`` for a watch request, or ``(None, line)`` when the watch ends at
+        once with an ERROR event (410 from a compacted revision).  Raises StatusError for a
+        request that is not a valid watch."""
         found = self._watch_route(path)
-        options = parse_list_options(found.resource, parse_query(query_string), force_watch=True)
+        resource = found.resource
+        params = parse_query(query_string)
+        options = parse_list_options(resource, params, force_watch=True)
+        allow_bookmarks = parse_bool("allowWatchBookmarks", params.get("allowWatchBookmarks", ""))
+        send_initial = self._watch_list_mode(options)
+        media = negotiate_resource(accept, False)
+        converter = None
+        if media.convert:
+            converter = Converter(media, include_object_option(params.get("includeObject")))
         field_selector = options.field_selector
         if found.name:
             # Watching one object (GET .../pods/x?watch=true, /watch/.../pods/x), as upstream
@@ -182,24 +341,71 @@ class APIServer:
             field_selector = (*field_selector, ("metadata.name", "=", found.name))
         if self.watches.closing:
             raise StatusError(503, "ServiceUnavailable", "the server is shutting down")
-        send_initial = options.resource_version in ("", "0")
-        if options.send_initial_events is not None:
-            send_initial = options.send_initial_events
+        selection = (resource.plural, found.namespace, options.label_selector, field_selector)
+        initial: list[bytes] | None = None
+        initial_revision = 0
         try:
-            watcher = self.store.watch(
-                found.resource.plural,
-                found.namespace,
-                options.label_selector,
-                field_selector,
-                from_revision=options.revision,
-                send_initial=send_initial,
-                notifier=self.watches.notifier,
-            )
+            if send_initial:
+                initial, initial_revision = self._initial_state(selection, options.revision)
+                from_revision = initial_revision
+            else:
+                from_revision = options.revision
+            watcher = self.store.watch(*selection, from_revision=from_revision, notifier=self.watches.notifier)
         except ExpiredError as exc:
-            return None, 0.0, error_event(errors.resource_version_too_old(exc.requested, exc.compacted))
+            return None, error_event(errors.resource_version_too_old(exc.requested, exc.compacted))
         except FutureRevisionError as exc:
-            return None, 0.0, error_event(errors.too_large_resource_version(exc.requested, exc.current))
-        return watcher, float(options.timeout_seconds), b""
+            return None, error_event(errors.too_large_resource_version(exc.requested, exc.current))
+        timeout = float(options.timeout_seconds)
+        if not timeout and self.min_request_timeout > 0:
+            timeout = self.min_request_timeout * (1.0 + random.random())
+        spec = WatchSpec(
+            watcher,
+            resource.plural,
+            timeout,
+            b'"kind":"%s","apiVersion":"%s"' % (resource.kind.encode(), resource.api_version.encode()),
+            allow_bookmarks,
+            initial,
+            initial_revision,
+            converter,
+            found,
+        )
+        return spec, b""
+
+    @staticmethod
+    def _watch_list_mode(options) -> bool:
+        """Whether the watch starts with the current state (ADDED events), after upstream's
+        SetListOptionsDefaults (a watch from "" or "0" is a watch-list) and
+        validateWatchOptions (422 on combinations it forbids)."""
+        send_initial, match = options.send_initial_events, options.resource_version_match
+        if send_initial is None and not match and options.resource_version in ("", "0"):
+            send_initial, match = True, "NotOlderThan"
+        causes = []
+        if send_initial is not None and match != "NotOlderThan":
+            causes.append(errors.forbidden(
+                "resourceVersionMatch", "sendInitialEvents requires setting resourceVersionMatch to NotOlderThan"
+            ))
+        if match:
+            if send_initial is None:
+                causes.append(errors.forbidden(
+                    "resourceVersionMatch", "resourceVersionMatch is forbidden for watch unless sendInitialEvents is provided"
+                ))
+            if match != "NotOlderThan":
+                causes.append(errors.not_supported("resourceVersionMatch", match, ("NotOlderThan",)))
+        if causes:
+            error = errors.invalid("ListOptions", "", causes, "meta.k8s.io")
+            error.details.pop("name", None)
+            raise error
+        return bool(send_initial)
+
+    def _initial_state(self, selection: tuple, not_older_than: int) -> tuple[list[bytes], int]:
+        """The matching objects now, and the revision they are at (at least ``not_older_than``);
+        the stream's live part starts after that revision."""
+        if not_older_than:
+            current = self.store.current_revision()
+            if not_older_than > current:
+                raise FutureRevisionError(not_older_than, current)
+        result = self.store.list(*selection)
+        return result.items(), result.revision
 
     def _watch_route(self, path: str) -> Route:
         found = route(self.registry, path)
@@ -229,10 +435,11 @@ class APIServer:
         query_string = scope.query_string
         try:
             if self.is_watch(method, path, query_string):
-                await self._serve_watch(path, query_string, protocol)
+                await self._serve_watch(path, query_string, protocol, scope.headers.get("accept"))
                 return
             body = b""
             content_type = None
+            accept = None
             if method in _WRITE_METHODS:
                 headers = scope.headers
                 content_type = headers.get("content-type")
@@ -240,7 +447,10 @@ class APIServer:
                     body = await self._read_body(headers, protocol)
                 except _PROTOCOL_CLOSED:
                     return  # the client went away while sending its body
-            response = self.handle(method, path, query_string, content_type, body)
+            else:
+                accept = scope.headers.get("accept")
+            if_none_match = scope.headers.get("if-none-match") if method == "GET" else None
+            response = self.handle(method, path, query_string, content_type, body, accept, if_none_match)
         except StatusError as error:
             response = _error_response(error)
         except Exception as exc:
@@ -267,13 +477,22 @@ class APIServer:
             chunks.append(chunk)
         return b"".join(chunks)
 
-    async def _serve_watch(self, path: str, query_string: str, protocol: Any) -> None:
-        watcher, timeout, error_line = self.open_watch(path, query_string)
-        if watcher is None:
+    async def _serve_watch(self, path: str, query_string: str, protocol: Any, accept: str | None = None) -> None:
+        started = perf_counter()
+        spec, error_line = self.open_watch(path, query_string, accept)
+        if spec is None:
             transport = protocol.response_stream(200, WATCH_HEADERS)
             try:
                 await transport.send_bytes(error_line)
             except RuntimeError:
                 pass  # client gone
             return
-        await self.watches.stream(protocol, watcher, timeout)
+        resource = spec.route.resource
+        watched = (resource.group, resource.version, resource.kind)
+        metrics = self.metrics
+        metrics.watcher_opened(watched)
+        try:
+            await self.watches.stream(protocol, spec)
+        finally:
+            metrics.watcher_closed(watched)
+            metrics.observe(self._request_key("GET", path, spec.route, "WATCH"), 200, perf_counter() - started)

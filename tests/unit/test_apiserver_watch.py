@@ -97,10 +97,10 @@ def test_overflowing_watcher_gets_410_error_event(app):
     async def scenario():
         protocol = FakeProtocol()
         # Open the watch but do not let the stream run until the buffer (5) has overflowed.
-        watcher, timeout, _ = app.open_watch("/api/v1/pods", "watch=true&resourceVersion=1")
+        spec, _ = app.open_watch("/api/v1/pods", "watch=true&resourceVersion=1")
         for i in range(20):
             app.handle("POST", "/api/v1/pods", "", None, body(pod(f"p{i}")))
-        await asyncio.wait_for(app.watches.stream(protocol, watcher, timeout), 1)
+        await asyncio.wait_for(app.watches.stream(protocol, spec), 1)
         events = protocol.transport.events()
         assert events[-1]["type"] == "ERROR"
         assert events[-1]["object"]["code"] == 410 and events[-1]["object"]["reason"] == "Expired"

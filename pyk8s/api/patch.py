@@ -76,11 +76,12 @@ Obj = dict[str, Any]
 
 
 def check_patch_type(media_type: str) -> str:
-    """The patch type a PATCH's media type names; 415 for the rest.  No media type, and
-    plain JSON, are read as a merge patch (issue 2 accepted them; kube-apiserver would not)."""
+    """The patch type a PATCH's media type names; 415 for the rest, plain application/json
+    included, as kube-apiserver answers.  A PATCH with no Content-Type at all is read as a
+    merge patch (the one JSON reading of a bare JSON body)."""
     if media_type in PATCH_TYPES:
         return media_type
-    if media_type in ("", JSON_MEDIA_TYPE):
+    if not media_type:
         return MERGE_PATCH
     if media_type in (APPLY_PATCH_YAML, APPLY_PATCH_CBOR):
         raise StatusError(

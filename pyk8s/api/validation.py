@@ -1,12 +1,8 @@
 """Validation shared by every kind, as k8s.io/apimachinery's validation packages do it.
 
-Two layers, as upstream has them:
-
-1. ``check_types``: the JSON has the shapes the Go types would decode (an int where an
-   int32 is, a list of objects where ``[]Container`` is).  A mismatch is a 400 BadRequest
-   upstream ("cannot be handled as a Pod"), not a 422, because the body never became an
-   object.  Later code may then index the fields it knows without guarding types.
-2. Field validation returning ``Cause`` lists (422 Invalid), with upstream's messages.
+Field validation returning ``Cause`` lists (422 Invalid), with upstream's messages.  JSON
+types are checked before this, against the upstream schemas (``pyk8s.api.schema``), so
+code here may index the fields it knows without guarding types.
 
 Kind-specific rules live with the kind (``pyk8s.api.kinds``).
 """
@@ -16,13 +12,9 @@ from __future__ import annotations
 import re
 from typing import Any
 
-from pyk8s.api.errors import Cause, StatusError, bad_request, invalid_value, required, too_long
+from pyk8s.api.errors import Cause, invalid_value, required, too_long
 
 __all__ = [
-    "ANY",
-    "QUANTITY",
-    "MapOf",
-    "check_types",
     "dns1123_label_errors",
     "dns1123_subdomain_errors",
     "qualified_name_errors",
@@ -32,132 +24,6 @@ __all__ = [
     "validate_object_meta",
     "port_name_errors",
 ]
-
-# -- type shapes -----------------------------------------------------------------------------
-
-ANY = object()
-QUANTITY = (str, int, float)  # resource.Quantity accepts a string or a JSON number
-
-
-class MapOf:
-    """``map[string]T``: an object with arbitrary keys whose values have shape ``value``."""
-
-    __slots__ = ("value",)
-
-    def __init__(self, value: Any) -> None:
-        self.value = value
-
-
-_JSON_NAMES = {dict: "object", list: "array", str: "string", bool: "bool", int: "number", float: "number"}
-_GO_NAMES = {str: "string", int: "int", bool: "bool", float: "float64"}
-
-
-def _json_name(value: Any) -> str:
-    return _JSON_NAMES.get(type(value), "value")
-
-
-def _shape_name(shape: Any) -> str:
-    if isinstance(shape, dict):
-        return "object"
-    if isinstance(shape, list):
-        return "array"
-    if isinstance(shape, MapOf):
-        return "map"
-    if shape is QUANTITY:
-        return "Quantity"
-    return _GO_NAMES.get(shape, "value")
-
-
-def _matches(value: Any, shape: Any) -> bool:
-    if shape is int:
-        return type(value) is int  # bool is an int in Python, not in JSON; 1.0 is not an int32 in Go
-    if shape is float:
-        return type(value) in (int, float)
-    if shape is QUANTITY:
-        return type(value) in QUANTITY
-    if isinstance(shape, (dict, MapOf)):
-        return type(value) is dict
-    if isinstance(shape, list):
-        return type(value) is list
-    return type(value) is shape
-
-
-def _type_error(kind: str, api_version: str, path: str, value: Any, shape: Any) -> StatusError:
-    return bad_request(
-        f'{kind} in version "{api_version}" cannot be handled as a {kind}: json: cannot unmarshal '
-        f"{_json_name(value)} into Go struct field {kind}.{path} of type {_shape_name(shape)}"
-    )
-
-
-def check_types(obj: dict[str, Any], shape: dict[str, Any], kind: str, api_version: str) -> None:
-    """Raise 400 if a known field has the wrong JSON type.  ``null`` counts as absent, as Go's
-    decoder treats it, and is dropped so later code sees the field missing."""
-    stack: list[tuple[Any, Any, str]] = [(obj, shape, "")]
-    while stack:
-        value, shape_, path = stack.pop()
-        if isinstance(shape_, dict):
-            nulls = None
-            for key, child in value.items():
-                sub = shape_.get(key)
-                if sub is None or sub is ANY:
-                    continue
-                if child is None:
-                    nulls = [key] if nulls is None else nulls + [key]
-                    continue
-                # Fast path for the common leaves; _matches handles the rest.
-                if sub is str:
-                    if type(child) is not str:
-                        raise _type_error(kind, api_version, f"{path}.{key}" if path else key, child, sub)
-                    continue
-                if not _matches(child, sub):
-                    raise _type_error(kind, api_version, f"{path}.{key}" if path else key, child, sub)
-                if isinstance(sub, (dict, list, MapOf)):
-                    stack.append((child, sub, f"{path}.{key}" if path else key))
-            if nulls:
-                for key in nulls:
-                    del value[key]
-        elif isinstance(shape_, list):
-            item_shape = shape_[0]
-            for item in value:
-                if item is None and isinstance(item_shape, dict):
-                    raise _type_error(kind, api_version, path, item, item_shape)
-                if item_shape is ANY:
-                    continue
-                if not _matches(item, item_shape):
-                    raise _type_error(kind, api_version, path, item, item_shape)
-                if isinstance(item_shape, (dict, list, MapOf)):
-                    stack.append((item, item_shape, path))
-        elif isinstance(shape_, MapOf):
-            for key in list(value):
-                child = value[key]
-                if child is None and shape_.value is str:
-                    value[key] = ""  # Go decodes null into a string map value as ""
-                    continue
-                if shape_.value is ANY:
-                    continue
-                if not _matches(child, shape_.value):
-                    raise _type_error(kind, api_version, path, child, shape_.value)
-                if isinstance(shape_.value, (dict, list, MapOf)):
-                    stack.append((child, shape_.value, path))
-
-
-OBJECT_META_SHAPE: dict[str, Any] = {
-    "name": str,
-    "generateName": str,
-    "namespace": str,
-    "uid": str,
-    "resourceVersion": str,
-    "generation": int,
-    "creationTimestamp": str,
-    "deletionTimestamp": str,
-    "deletionGracePeriodSeconds": int,
-    "labels": MapOf(str),
-    "annotations": MapOf(str),
-    "finalizers": [str],
-    "ownerReferences": [dict],
-    "managedFields": [dict],
-    "selfLink": str,
-}
 
 # -- names -----------------------------------------------------------------------------------
 

@@ -73,7 +73,7 @@ def test_nodes(client):
     assert "node-a" in names(client.get("/api/v1/nodes"))
     got = client.get("/api/v1/nodes/node-a").json()
     assert "namespace" not in got["metadata"]
-    patched = client.patch("/api/v1/nodes/node-a", json={"spec": {"unschedulable": True}})
+    patched = client.patch("/api/v1/nodes/node-a", json={"spec": {"unschedulable": True}}, headers={"Content-Type": "application/merge-patch+json"})
     assert patched.status_code == 200 and patched.json()["metadata"]["generation"] == 2
     assert names(client.get("/api/v1/nodes", params={"fieldSelector": "spec.unschedulable=true"})) == ["node-a"]
     got["metadata"]["labels"]["zone"] = "b"

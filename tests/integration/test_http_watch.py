@@ -29,7 +29,7 @@ def test_watch_added_modified_deleted(client, open_watch):
     created = client.post("/api/v1/pods", json=pod("w1")).json()
     watch = open_watch(f"/api/v1/namespaces/watch/pods?watch=true&resourceVersion={created['metadata']['resourceVersion']}")
     time.sleep(0.1)
-    client.patch("/api/v1/namespaces/watch/pods/w1", json={"metadata": {"labels": {"x": "1"}}})
+    client.patch("/api/v1/namespaces/watch/pods/w1", json={"metadata": {"labels": {"x": "1"}}}, headers={"Content-Type": "application/merge-patch+json"})
     client.post("/api/v1/pods", json=pod("w2"))
     client.delete("/api/v1/namespaces/watch/pods/w1")
     events = watch.events(3)
@@ -90,7 +90,7 @@ def test_watch_from_compacted_revision_gets_410(compacting_server):
     with httpx.Client(base_url=compacting_server.url) as client:
         first = client.post("/api/v1/pods", json=pod("old", "gone")).json()
         for i in range(3):
-            client.patch("/api/v1/namespaces/gone/pods/old", json={"metadata": {"labels": {"i": str(i)}}})
+            client.patch("/api/v1/namespaces/gone/pods/old", json={"metadata": {"labels": {"i": str(i)}}}, headers={"Content-Type": "application/merge-patch+json"})
         time.sleep(0.6)
         watch = RawWatch(compacting_server.port, f"/api/v1/pods?watch=true&resourceVersion={first['metadata']['resourceVersion']}")
         try:

@@ -24,7 +24,12 @@ def app(request):
     server.store.close()
 
 
-def call(app, method, path, obj=None, query="", content_type="application/json", raw=None):
+_DEFAULT = object()
+
+
+def call(app, method, path, obj=None, query="", content_type=_DEFAULT, raw=None):
+    if content_type is _DEFAULT:
+        content_type = "application/merge-patch+json" if method == "PATCH" else "application/json"
     data = raw if raw is not None else (body(obj) if obj is not None else b"")
     response = app.handle(method, path, query, content_type, data)
     return response.status, orjson.loads(response.body) if response.body[:1] == b"{" else response.body
@@ -202,10 +207,13 @@ def test_merge_patch(app):
     status, patched = call(app, "PATCH", "/api/v1/namespaces/default/pods/nginx",
                            {"metadata": {"labels": {"a": None, "c": "3"}}}, content_type="application/merge-patch+json")
     assert status == 200 and patched["metadata"]["labels"] == {"b": "2", "c": "3"}
-    # application/json is read as a merge patch too; no Content-Type is JSON.
-    assert call(app, "PATCH", "/api/v1/namespaces/default/pods/nginx", {"metadata": {"labels": {"d": "4"}}})[0] == 200
+    # Plain application/json is no patch type (415, as upstream); no Content-Type is JSON.
+    before = snapshot(app)
+    assert_status(call(app, "PATCH", "/api/v1/namespaces/default/pods/nginx", {"metadata": {"labels": {"d": "4"}}},
+                       content_type="application/json"), 415, "UnsupportedMediaType")
+    assert snapshot(app) == before
     assert call(app, "PATCH", "/api/v1/namespaces/default/pods/nginx", {"metadata": {"labels": {"e": "5"}}},
-                content_type=None)[1]["metadata"]["labels"] == {"b": "2", "c": "3", "d": "4", "e": "5"}
+                content_type=None)[1]["metadata"]["labels"] == {"b": "2", "c": "3", "e": "5"}
 
 
 def test_patch_with_stale_resource_version_conflicts(app):

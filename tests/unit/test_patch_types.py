@@ -66,8 +66,7 @@ def stored(app, path):
     (MERGE_PATCH, MERGE_PATCH),
     (JSON_PATCH, JSON_PATCH),
     (STRATEGIC_MERGE_PATCH, STRATEGIC_MERGE_PATCH),
-    ("", MERGE_PATCH),  # issue 2 read these as merge patches; kept
-    ("application/json", MERGE_PATCH),
+    ("", MERGE_PATCH),  # a bare body with no Content-Type is read as JSON (issue 2)
 ])
 def test_patch_types_served(media_type, expected):
     assert check_patch_type(media_type) == expected
@@ -79,6 +78,12 @@ def test_server_side_apply_is_refused_clearly(media_type):
         check_patch_type(media_type)
     assert raised.value.code == 415 and raised.value.reason == "UnsupportedMediaType"
     assert "server-side apply" in raised.value.message and "--server-side" in raised.value.message
+
+
+def test_plain_json_is_not_a_patch_type_as_upstream():
+    with pytest.raises(StatusError) as raised:
+        check_patch_type("application/json")
+    assert raised.value.code == 415 and raised.value.reason == "UnsupportedMediaType"
 
 
 @pytest.mark.parametrize("media_type", ["application/vnd.kubernetes.protobuf", "text/plain", "application/cbor"])

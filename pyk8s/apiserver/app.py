@@ -182,12 +182,12 @@ class APIServer:
                 if media.convert:
                     params = parse_query(query_string)
                     converter = Converter(media, include_object_option(params.get("includeObject")))
-                    response = self._dispatch(method, path, query_string, content_type, body)
+                    response = self._dispatch(method, path, query_string, content_type, body, found)
                     served_type = dict(response.headers).get("content-type", "")
                     if response.status == 200 and served_type.startswith("application/json"):
                         return Response(200, converter.convert(response.body))
                     return response
-        return self._dispatch(method, path, query_string, content_type, body)
+        return self._dispatch(method, path, query_string, content_type, body, found)
 
     def _serve_non_resource(
         self, path: str, query_string: str, accept: str | None, if_none_match: str | None
@@ -229,10 +229,12 @@ class APIServer:
             scope = "namespace" if found.namespace else "cluster"
         return (verb, resource.group, resource.version, resource.plural, found.subresource, scope)
 
-    def _dispatch(self, method: str, path: str, query_string: str, content_type: str | None, body: bytes) -> Response:
+    def _dispatch(
+        self, method: str, path: str, query_string: str, content_type: str | None, body: bytes, found: Route | None
+    ) -> Response:
+        """``found`` is ``route(path)``, computed once by ``handle``."""
         if path in HEALTH_PATHS:
             return Response(200, b"ok", TEXT_HEADERS)
-        found = route(self.registry, path)
         if found is None:
             raise errors.path_not_found()
         if len(body) > MAX_BODY_BYTES:

@@ -1,4 +1,4 @@
-// A parking place for host objects (see Object::host_bytes) that died on a thread that
+// A parking place for host objects (see Object::host_object) that died on a thread that
 // may not release them right now: a Python bytes can only be released with the
 // interpreter lock held, and an Object may die in a writer or compaction batch running
 // without it, under store or watcher locks.  Taking the interpreter lock there could

@@ -5,7 +5,6 @@
 namespace pyk8s::store {
 
 namespace {
-const ObjectPtr kAbsent;
 
 // First version with revision > `revision`.
 std::vector<Version>::const_iterator after(const std::vector<Version>& versions, Revision revision) {
@@ -14,10 +13,6 @@ std::vector<Version>::const_iterator after(const std::vector<Version>& versions,
 }
 }  // namespace
 
-const ObjectPtr& KeyHistory::latest() const {
-  return versions_.empty() ? kAbsent : versions_.back().object;
-}
-
 ObjectPtr KeyHistory::at(Revision revision) const {
   auto it = after(versions_, revision);
   if (it == versions_.begin()) return nullptr;
@@ -25,7 +20,7 @@ ObjectPtr KeyHistory::at(Revision revision) const {
 }
 
 void KeyHistory::append(Revision revision, ObjectPtr object) {
-  live_ = object.get();
+  latest_ = object;
   versions_.push_back(Version{revision, std::move(object)});
 }
 
@@ -35,7 +30,7 @@ bool KeyHistory::compact(Revision revision) {
   auto state = std::prev(it);                               // the state as of `revision`
   auto keep_from = state->object ? state : it;               // a tombstone is not kept
   versions_.erase(versions_.begin(), keep_from);
-  live_ = versions_.empty() ? nullptr : versions_.back().object.get();
+  latest_ = versions_.empty() ? nullptr : versions_.back().object;
   return versions_.empty();
 }
 

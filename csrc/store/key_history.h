@@ -34,12 +34,13 @@ struct Version {
 
 class KeyHistory {
  public:
-  // The live object, or nullptr if the key is deleted (or has no versions).
-  const ObjectPtr& latest() const;
-  // The same as a raw pointer cached in the index node itself: list scans test selectors
-  // through it without touching the versions vector or the shared_ptr's reference count
-  // (an atomic increment per scanned key was a third of a scan's time).
-  const Object* live() const { return live_; }
+  // The live object, or nullptr if the key is deleted (or has no versions).  Cached in
+  // the index node itself (not read from the versions vector), so a get reaches the
+  // object with one fewer dependent cache miss.
+  const ObjectPtr& latest() const { return latest_; }
+  // The same as a raw pointer: list scans test selectors through it without taking a
+  // reference (an atomic increment per scanned key was a third of a scan's time).
+  const Object* live() const { return latest_.get(); }
   // The object as of `revision`, or nullptr if absent at that revision.
   ObjectPtr at(Revision revision) const;
   // Revisions only grow, so appending keeps the vector sorted.
@@ -51,7 +52,7 @@ class KeyHistory {
 
  private:
   std::vector<Version> versions_;  // ascending revision
-  const Object* live_ = nullptr;    // versions_.back().object.get(), kept in step
+  ObjectPtr latest_;               // versions_.back().object, kept in step
 };
 
 // A resource's keys, sorted by "namespace/name" (byte order) for range scans and paging.

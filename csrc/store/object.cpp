@@ -12,14 +12,14 @@ std::atomic<HostRelease> host_release{nullptr};
 void set_host_release(HostRelease release) { host_release.store(release); }
 
 Object::~Object() {
-  if (void* host = host_bytes_.load(std::memory_order_acquire)) {
+  if (void* host = host_object_.load(std::memory_order_acquire)) {
     if (HostRelease release = host_release.load()) release(host);
   }
 }
 
-void* Object::adopt_host_bytes(void* candidate) const {
+void* Object::adopt_host_object(void* candidate) const {
   void* expected = nullptr;
-  if (host_bytes_.compare_exchange_strong(expected, candidate, std::memory_order_acq_rel)) {
+  if (host_object_.compare_exchange_strong(expected, candidate, std::memory_order_acq_rel)) {
     return candidate;
   }
   return expected;

@@ -26,9 +26,9 @@ void normalize_pairs(StringPairs& pairs);
 // The value for `key` in sorted `pairs`, or nullptr when absent.
 const std::string* find_pair(const StringPairs& pairs, std::string_view key);
 
-// The bindings may attach one host-language object per Object (a Python bytes holding
-// `data`), so repeated reads and watch fan-out hand out one immutable object instead of a
-// copy per reader.  The core never looks inside it: it only calls the release hook when
+// The bindings may attach one host-language object per Object (the Python bindings
+// attach the tuple a get returns: `data` as bytes plus the mod revision), so repeated
+// reads and watch fan-out hand out one immutable object instead of a copy per reader.  The core never looks inside it: it only calls the release hook when
 // the Object dies, which may be on any thread, with or without the interpreter lock.
 using HostRelease = void (*)(void* host_object);
 void set_host_release(HostRelease release);
@@ -40,16 +40,22 @@ struct Object {
   ~Object();
 
   // The attached host object, or nullptr.
-  void* host_bytes() const { return host_bytes_.load(std::memory_order_acquire); }
+  void* host_object() const { return host_object_.load(std::memory_order_acquire); }
   // Attaches `candidate` unless another reader attached one first; returns the attached
   // one (if it is not `candidate`, the caller still owns `candidate`).
-  void* adopt_host_bytes(void* candidate) const;
+  void* adopt_host_object(void* candidate) const;
 
-  std::string namespace_;
-  std::string name;
+ private:
+  // Declared first, with mod_revision and data next: a get touches only these, and they
+  // then share the cache line of the shared_ptr control block that precedes the object.
+  mutable std::atomic<void*> host_object_{nullptr};
+
+ public:
+  Revision mod_revision = 0;
   // The JSON with "resourceVersion":"<mod_revision>" already spliced in; handed out as-is.
   std::string data;
-  Revision mod_revision = 0;
+  std::string namespace_;
+  std::string name;
   StringPairs labels;
   StringPairs fields;
   // Where the revision digits sit inside `data`, so a delete can re-stamp the bytes
@@ -60,9 +66,6 @@ struct Object {
   // metadata.name and metadata.namespace are always selectable; other fields compare as
   // "" when the writer did not give them (upstream field selector semantics).
   std::string_view field(std::string_view field_name) const;
-
- private:
-  mutable std::atomic<void*> host_bytes_{nullptr};
 };
 
 using ObjectPtr = std::shared_ptr<const Object>;

@@ -36,18 +36,29 @@ Store::Resource& Store::resource_for_write(std::string_view resource) {
   return *it->second;
 }
 
-KeyHistory* Store::find_key(const Resource& res, std::string_view key) const {
-  auto it = res.index.find(key);
-  return it == res.index.end() ? nullptr : it->second;
-}
+KeyNode* Store::find_key(const Resource& res, std::string_view key) const { return res.index.find(key); }
 
-KeyHistory& Store::key_for_write(Resource& res, std::string key) {
-  auto it = res.index.find(key);
-  if (it != res.index.end()) return *it->second;
+KeyNode& Store::key_for_write(Resource& res, std::string key) {
+  if (KeyNode* found = res.index.find(key)) return *found;
   auto node = res.keys.emplace(std::move(key), KeyHistory{}).first;
   res.scan.invalidate();
-  res.index.emplace(std::string_view(node->first), &node->second);
-  return node->second;
+  res.index.insert(&*node);
+  return *node;
+}
+
+void Store::count_live(Resource& res, std::string_view namespace_, bool added) {
+  auto it = res.live_per_namespace.find(namespace_);
+  if (added) {
+    ++res.live;
+    if (it == res.live_per_namespace.end()) {
+      res.live_per_namespace.emplace(std::string(namespace_), 1);
+    } else {
+      ++it->second;
+    }
+  } else {
+    --res.live;
+    if (--it->second == 0) res.live_per_namespace.erase(it);
+  }
 }
 
 ObjectPtr Store::get(std::string_view resource, std::string_view namespace_,
@@ -66,11 +77,12 @@ ObjectPtr Store::get(std::string_view resource, std::string_view namespace_,
     heap_key = make_key(namespace_, name);
     key = heap_key;
   }
+  const std::uint64_t hash = KeyTable::hash(key);  // before the lock: it needs none
   std::shared_lock<std::shared_mutex> lock(mutex_);
   const Resource* res = find_resource(resource);
   if (!res) return nullptr;
-  const KeyHistory* history = find_key(*res, key);
-  return history ? history->latest() : nullptr;
+  const KeyNode* node = res->index.find(key, hash);
+  return node ? node->second.latest() : nullptr;
 }
 
 ObjectPtr Store::build_object(WriteRequest& request, Revision revision) const {
@@ -108,7 +120,8 @@ WriteResult Store::create(WriteRequest request) {
   std::string key = make_key(request.namespace_, request.name);
   std::unique_lock<std::shared_mutex> lock(mutex_);
   Resource& res = resource_for_write(request.resource);
-  KeyHistory& history = key_for_write(res, std::move(key));
+  KeyNode& node = key_for_write(res, std::move(key));
+  KeyHistory& history = node.second;
   if (const ObjectPtr& current = history.latest()) {
     return WriteResult{WriteStatus::kAlreadyExists, current->mod_revision, current};
   }
@@ -116,7 +129,9 @@ WriteResult Store::create(WriteRequest request) {
   ObjectPtr object = build_object(request, revision);
   auto event = std::make_shared<const Event>(Event{EventType::kAdded, revision, object, nullptr});
   commit(res, history, std::move(event), object);
-  ++res.live;
+  res.index.hint(node.first, object.get());
+  res.selection.add(&node, *object);
+  count_live(res, object->namespace_, /*added=*/true);
   return WriteResult{WriteStatus::kOk, revision, std::move(object)};
 }
 
@@ -126,17 +141,19 @@ WriteResult Store::update(WriteRequest request, Revision expected_revision) {
   auto found = resources_.find(request.resource);
   if (found == resources_.end()) return WriteResult{};
   Resource& res = *found->second;
-  KeyHistory* history = find_key(res, key);
-  if (!history || !history->latest()) return WriteResult{};
-  ObjectPtr current = history->latest();
+  KeyNode* node = find_key(res, key);
+  if (!node || !node->second.latest()) return WriteResult{};
+  ObjectPtr current = node->second.latest();
   if (expected_revision != 0 && current->mod_revision != expected_revision) {
     return WriteResult{WriteStatus::kConflict, current->mod_revision, current};
   }
   Revision revision = current_revision() + 1;
   ObjectPtr object = build_object(request, revision);
+  res.selection.replace(node, *current, *object);
   auto event =
       std::make_shared<const Event>(Event{EventType::kModified, revision, object, std::move(current)});
-  commit(res, *history, std::move(event), object);
+  commit(res, node->second, std::move(event), object);
+  res.index.hint(node->first, object.get());
   return WriteResult{WriteStatus::kOk, revision, std::move(object)};
 }
 
@@ -147,18 +164,20 @@ WriteResult Store::remove(std::string_view resource, std::string_view namespace_
   auto found = resources_.find(resource);
   if (found == resources_.end()) return WriteResult{};
   Resource& res = *found->second;
-  KeyHistory* history = find_key(res, key);
-  if (!history || !history->latest()) return WriteResult{};
-  ObjectPtr current = history->latest();
+  KeyNode* node = find_key(res, key);
+  if (!node || !node->second.latest()) return WriteResult{};
+  ObjectPtr current = node->second.latest();
   if (expected_revision != 0 && current->mod_revision != expected_revision) {
     return WriteResult{WriteStatus::kConflict, current->mod_revision, current};
   }
   Revision revision = current_revision() + 1;
   ObjectPtr deleted = restamp(*current, revision);
+  res.selection.remove(node, *current);
+  count_live(res, current->namespace_, /*added=*/false);
   auto event =
       std::make_shared<const Event>(Event{EventType::kDeleted, revision, deleted, std::move(current)});
-  commit(res, *history, std::move(event), nullptr);
-  --res.live;
+  commit(res, node->second, std::move(event), nullptr);
+  res.index.hint(node->first, nullptr);
   return WriteResult{WriteStatus::kOk, revision, std::move(deleted)};
 }
 
@@ -181,6 +200,10 @@ void Store::list(const ListRequest& request, ListResult* out) const {
   out->revision = at;
   const Resource* res = find_resource(request.resource);
   if (!res) return;
+  if (at == current && request.selector && !request.selector->empty() &&
+      list_indexed(*res, request, prefix, out)) {
+    return;
+  }
   const auto& entries = res->scan.entries(res->keys);
   auto key_less = [](const ScanIndex::Entry& e, std::string_view k) { return e.key < k; };
   std::size_t begin =
@@ -242,19 +265,70 @@ void Store::list(const ListRequest& request, ListResult* out) const {
   if (out->remaining > 0) out->next_key.assign(last_key);
 }
 
+bool Store::list_indexed(const Resource& res, const ListRequest& request, std::string_view prefix,
+                         ListResult* out) const {
+  // The same range as the scan's: the namespace's keys ("ns/" up to "ns0", '0' being the
+  // byte after '/'), resuming after start_after when it lies at or past the range start.
+  std::string until;
+  if (!prefix.empty()) {
+    until.assign(prefix);
+    until.back() = '/' + 1;
+  }
+  KeyRange range{prefix, false, until};
+  if (!request.start_after.empty() && request.start_after >= prefix) {
+    range.from = request.start_after;
+    range.after = true;
+  }
+  std::vector<const KeyNode*> candidates;
+  bool exact = false;
+  const Selector& selector = *request.selector;
+  if (!res.selection.candidates(selector, range, &candidates, &exact)) return false;
+  const std::size_t n = candidates.size();
+  const std::size_t limit = request.limit;
+  const KeyNode* last = nullptr;
+  // The scan's prefetch pipeline over the candidates: node, then object, then (when the
+  // selector still has to be tested) its labels and fields.
+  constexpr std::size_t kStep = 4;
+  for (std::size_t i = 0; i < n; ++i) {
+    if (i + 3 * kStep < n) __builtin_prefetch(&candidates[i + 3 * kStep]->second);
+    if (i + 2 * kStep < n) {
+      if (const Object* ahead = candidates[i + 2 * kStep]->second.live()) {
+        __builtin_prefetch(ahead);
+        __builtin_prefetch(&ahead->labels);
+      }
+    }
+    if (!exact && i + kStep < n) {
+      if (const Object* ahead = candidates[i + kStep]->second.live()) {
+        // Every line of the label pairs (64 bytes each): a selector tests several keys.
+        const char* labels = reinterpret_cast<const char*>(ahead->labels.data());
+        const std::size_t label_bytes = ahead->labels.size() * sizeof(ahead->labels[0]);
+        for (std::size_t offset = 0; offset < label_bytes; offset += 64) __builtin_prefetch(labels + offset);
+        if (!selector.fields.empty()) __builtin_prefetch(ahead->fields.data());
+      }
+    }
+    const KeyHistory& history = candidates[i]->second;
+    const Object* object = history.live();
+    if (!object) continue;  // the index holds live keys only; kept as the scan's guard
+    if (!exact && !selector.matches(*object)) continue;
+    if (limit != 0 && out->items.size() >= limit) {
+      ++out->remaining;
+      continue;
+    }
+    out->body_size += object->data.size();
+    out->items.push_back(history.latest());
+    last = candidates[i];
+  }
+  if (out->remaining > 0) out->next_key.assign(last->first);
+  return true;
+}
+
 std::size_t Store::count(std::string_view resource, std::string_view namespace_) const {
-  std::string prefix;
-  if (!namespace_.empty()) prefix = make_key(namespace_, "");
   std::shared_lock<std::shared_mutex> lock(mutex_);
   const Resource* res = find_resource(resource);
   if (!res) return 0;
-  if (prefix.empty()) return res->live;
-  std::size_t n = 0;
-  for (auto it = res->keys.lower_bound(std::string_view(prefix));
-       it != res->keys.end() && has_prefix(it->first, prefix); ++it) {
-    if (it->second.latest()) ++n;
-  }
-  return n;
+  if (namespace_.empty()) return res->live;
+  auto it = res->live_per_namespace.find(namespace_);
+  return it == res->live_per_namespace.end() ? 0 : it->second;
 }
 
 // Registration, atomically with respect to writes (exclusive lock):

@@ -19,9 +19,11 @@
 
 #include "event_log.h"
 #include "key_history.h"
+#include "key_table.h"
 #include "notifier.h"
 #include "object.h"
 #include "scan_index.h"
+#include "selection_index.h"
 #include "selector.h"
 #include "watcher.h"
 
@@ -118,17 +120,26 @@ class Store {
   struct Resource {
     KeyIndex keys;
     ScanIndex scan;  // `keys` as an array, for list scans
-    // Point lookups for get(); the views point into `keys`' nodes, which never move.
-    std::unordered_map<std::string_view, KeyHistory*> index;
-    std::size_t live = 0;  // keys whose latest version is not a tombstone
+    // Point lookups for get(); the slots point at `keys`' nodes, which never move.
+    KeyTable index;
+    SelectionIndex selection;  // labels and fields of the live objects, for selector lists
+    // Keys whose latest version is not a tombstone, in all and per namespace, so count()
+    // answers without a walk.
+    std::size_t live = 0;
+    std::map<std::string, std::size_t, std::less<>> live_per_namespace;
     EventLog log;
     std::vector<std::shared_ptr<Watcher>> watchers;
   };
 
   const Resource* find_resource(std::string_view resource) const;
   Resource& resource_for_write(std::string_view resource);
-  KeyHistory* find_key(const Resource& res, std::string_view key) const;
-  KeyHistory& key_for_write(Resource& res, std::string key);
+  KeyNode* find_key(const Resource& res, std::string_view key) const;
+  KeyNode& key_for_write(Resource& res, std::string key);
+  // The list of a selector at the current revision from the selection index; false when
+  // the selector has no indexable requirement (the caller scans instead).
+  bool list_indexed(const Resource& res, const ListRequest& request, std::string_view prefix,
+                    ListResult* out) const;
+  static void count_live(Resource& res, std::string_view namespace_, bool added);
   // Steps 3-5 of a write: bump the revision, append the version and the event, offer the
   // event to the watchers (dropping those that ended).
   void commit(Resource& res, KeyHistory& history, EventPtr event, ObjectPtr version);

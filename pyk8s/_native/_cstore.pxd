@@ -31,8 +31,8 @@ cdef extern from "object.h" namespace "pyk8s::store" nogil:
     cdef cppclass Object:
         string data
         Revision mod_revision
-        void* host_bytes()
-        void* adopt_host_bytes(void* candidate)
+        void* host_object()
+        void* adopt_host_object(void* candidate)
 
     ctypedef shared_ptr[const Object] ObjectPtr
 

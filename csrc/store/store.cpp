@@ -101,19 +101,23 @@ ObjectPtr Store::build_object(WriteRequest& request, Revision revision) const {
 // A write, in steps (all under the exclusive lock):
 //   1. find the key and check the precondition (exists / expected mod revision);
 //   2. build the new object with the next revision stamped into its bytes;
-//   3. append the version to the key's history and bump the global revision;
+//   3. append the version to the key's history;
 //   4. append the event to the resource's log;
-//   5. offer the event to every watcher of the resource (never blocking).
+//   5. offer the event to every watcher of the resource (never blocking);
+//   6. publish the new global revision.
+// Publishing last matters: current_revision() is read without the lock (e.g. for watch
+// bookmarks), and a reader that sees revision R must find R's event already queued on
+// every watcher, or a client resuming from a bookmark at R would miss it.
 // A write-ahead log would append its record between 2 and 3.
 void Store::commit(Resource& res, KeyHistory& history, EventPtr event, ObjectPtr version) {
   Revision revision = event->revision;
   history.append(revision, std::move(version));
-  revision_.store(revision, std::memory_order_release);
   res.log.append(event);
   auto& watchers = res.watchers;
   watchers.erase(std::remove_if(watchers.begin(), watchers.end(),
                                 [&](const std::shared_ptr<Watcher>& w) { return !w->offer(event); }),
                  watchers.end());
+  revision_.store(revision, std::memory_order_release);
 }
 
 WriteResult Store::create(WriteRequest request) {

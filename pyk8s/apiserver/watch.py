@@ -25,11 +25,9 @@ Watch features on top (a ``WatchSpec`` per stream):
 * bookmarks (``allowWatchBookmarks=true``): every ``bookmark_interval`` seconds (upstream:
   one minute), and 2 s before the stream's timeout as upstream's cacher does, a BOOKMARK
   carrying the newest revision the client has everything up to.  The revision is read
-  *before* the pop, and through ``list`` (of a namespace that cannot exist, so it is
-  cheap): a list reads the revision under the store's lock, which a write holds until it
-  has offered its event to the watchers, while ``current_revision()`` may already show a
-  write whose event is not queued yet.  So every event at or below that revision has been
-  popped and sent once the pop comes back short.
+  *before* the pop: the stores publish a revision only after its event was offered to every
+  watcher, so every event at or below it has been popped and sent once the pop comes back
+  short.
 """
 
 from __future__ import annotations
@@ -61,7 +59,6 @@ _LINE_HEADS = {
 _LINE_TAIL = b"}\n"
 _POP_BATCH = 1024
 # No namespace is named this (names are DNS labels): listing it costs one index lookup.
-_NO_SUCH_NAMESPACE = "\x00"
 
 
 def error_event(error: errors.StatusError) -> bytes:
@@ -234,7 +231,7 @@ class WatchHub:
                 # Before the pop: see the module docstring.
                 bookmark_revision = 0
                 if bookmark_due:
-                    bookmark_revision = store.list(spec.resource, _NO_SUCH_NAMESPACE, limit=1).revision
+                    bookmark_revision = store.current_revision()
                 batch = watcher.pop(_POP_BATCH)
                 if batch:
                     last_revision = max(last_revision, batch[-1].revision)

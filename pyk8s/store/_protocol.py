@@ -154,7 +154,10 @@ class Notifier(Protocol):
 
 @runtime_checkable
 class Storage(Protocol):
-    def current_revision(self) -> int: ...
+    def current_revision(self) -> int:
+        """The newest revision; safe without any lock: a revision is published only after
+        its event was offered to every watcher."""
+        ...
 
     def compacted_revision(self) -> int: ...
 

@@ -265,12 +265,14 @@ class ReferenceStore:
             versions = res.history[key] = []
             bisect.insort(res.keys, key)
         versions.append((revision, obj))
-        self._revision = revision
         ev = LoggedEvent(revision, key, obj, prev, deleted_data)
         res.events.append(ev)
         ended = [w for w in res.watchers if not w._push(ev)]
         for w in ended:
             res.watchers.remove(w)
+        # Published last: a lock-free current_revision() reader must find this revision's
+        # event already queued on every watcher (watch bookmarks rely on it).
+        self._revision = revision
 
     # -- Storage -------------------------------------------------------------------
     def current_revision(self) -> int:

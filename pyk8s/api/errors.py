@@ -62,17 +62,20 @@ class StatusError(Exception):
         self.reason = reason
         self.message = message
         self.details = details
+        # The Status's ListMeta (metadata.continue of an expired continue token's 410).
+        self.list_meta: dict[str, Any] = {}
 
     @property
     def status(self) -> dict[str, Any]:
         status: dict[str, Any] = {
             "kind": "Status",
             "apiVersion": "v1",
-            "metadata": {},
+            "metadata": self.list_meta,
             "status": "Failure",
             "message": self.message,
-            "reason": self.reason,
         }
+        if self.reason:  # StatusReasonUnknown is "" and omitted, as upstream
+            status["reason"] = self.reason
         if self.details is not None:
             status["details"] = self.details
         status["code"] = self.code

@@ -69,6 +69,7 @@ SUBRESOURCE_VERBS = {
     "binding": ("create",),
     "eviction": ("create",),
     "finalize": ("update",),
+    "log": ("get",),
 }
 ALL_VERBS = ("create", "delete", "deletecollection", "get", "list", "patch", "update", "watch")
 
@@ -94,6 +95,9 @@ class ResourceDef:
     subresources: tuple[tuple[str, str], ...] = ()
     # kube-apiserver answers DELETE of some kinds (pods) with the object, others with a Status.
     return_deleted_object: bool = False
+    # Whether OpenAPI names that object as DELETE's answer.  Upstream derives it from the
+    # REST storage's type; the namespace storage wraps its store and so documents Status.
+    documents_deleted_object: bool = True
     verbs: tuple[str, ...] = ALL_VERBS
     prepare_create: Callable[[Obj], None] = _no_default
     prepare_update: Callable[[Obj, Obj], None] = _no_prepare

@@ -2,8 +2,9 @@
 
 ``APIServer.handle`` is the synchronous core (method, path, query, content type, body ->
 status, body) that unit tests call directly; ``__rsgi__`` reads the request off the wire,
-calls it, and writes the answer, or hands a watch to the ``WatchHub``.  Every failure
-becomes a ``kind: Status`` body; only a bug in this code can produce a 500.
+calls it, and writes the answer, or hands a watch to the ``WatchHub`` and a pod's log to
+``podlogs`` (streamed from the kubelet).  Every failure becomes a ``kind: Status`` body;
+only a bug in this code produces a 500.
 
 Around the resource handlers: the non-resource paths (``/version``, discovery, OpenAPI,
 ``/metrics``), the Accept header (406, or a Table / PartialObjectMetadata conversion of
@@ -28,6 +29,7 @@ from pyk8s.apiserver.compaction import Compactor
 from pyk8s.apiserver.events import DEFAULT_EVENT_TTL, EventReaper
 from pyk8s.apiserver.handlers import ResourceHandlers
 from pyk8s.apiserver.options import parse_list_options, parse_query
+from pyk8s.apiserver.podlogs import LOG_HEADERS, PodLogs, stream_log
 from pyk8s.apiserver.routing import Route, route
 from pyk8s.apiserver.subresources import Subresources
 from pyk8s.apiserver.discovery import Discovery
@@ -98,6 +100,7 @@ class APIServer:
         self.registry = registry if registry is not None else default_registry()
         self.handlers = ResourceHandlers(self.store)
         self.subresources = Subresources(self.handlers)
+        self.pod_logs = PodLogs(self.store)
         bootstrap(self.handlers)
         # event_ttl: seconds events live after they last happened (--event-ttl); 0 keeps them.
         self.event_reaper = EventReaper(self.store, event_ttl)
@@ -305,6 +308,11 @@ class APIServer:
             return Response(*subresources.evict(found, self._check_content_type(content_type, body), params))
         elif method == "PUT" and sub == "finalize":
             return Response(*subresources.finalize(found, self._check_content_type(content_type, body), params))
+        elif method == "GET" and sub == "log":
+            # Everything but the kubelet's answer: checks, and the empty log of an unscheduled pod.
+            if self.pod_logs.locate(found, params) is None:
+                return Response(200, b"", LOG_HEADERS)
+            raise bad_request("a log from a node is served by the streaming path")
         raise errors.method_not_allowed()
 
     @staticmethod
@@ -439,6 +447,11 @@ class APIServer:
             if self.is_watch(method, path, query_string):
                 await self._serve_watch(path, query_string, protocol, scope.headers.get("accept"))
                 return
+            if method == "GET" and path.rstrip("/").endswith("/log"):
+                found = route(self.registry, path)
+                if found is not None and found.subresource == "log" and found.name:
+                    await self._serve_log(path, found, query_string, protocol)
+                    return
             body = b""
             content_type = None
             accept = None
@@ -478,6 +491,25 @@ class APIServer:
                 raise errors.request_entity_too_large()
             chunks.append(chunk)
         return b"".join(chunks)
+
+    async def _serve_log(self, path: str, found: Route, query_string: str, protocol: Any) -> None:
+        """pods/log: checked and located synchronously, then the kubelet's answer streamed."""
+        started = perf_counter()
+        try:
+            target = self.pod_logs.locate(found, parse_query(query_string))
+        except StatusError as error:
+            target, response = None, _error_response(error)
+        except Exception as exc:
+            log.exception("internal error serving GET %s", path)
+            target, response = None, _error_response(errors.internal_error(f"{type(exc).__name__}: {exc}"))
+        else:
+            response = Response(200, b"", LOG_HEADERS)  # an unscheduled pod's empty log
+        if target is None:
+            protocol.response_bytes(response.status, response.headers, response.body)
+            status = response.status
+        else:
+            status = await stream_log(target, protocol)
+        self.metrics.observe(self._request_key("GET", path, found), status, perf_counter() - started)
 
     async def _serve_watch(self, path: str, query_string: str, protocol: Any, accept: str | None = None) -> None:
         started = perf_counter()

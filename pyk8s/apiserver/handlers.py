@@ -124,7 +124,11 @@ class ResourceHandlers:
             )
         except ExpiredError as exc:
             if options.has_continue:
-                raise errors.expired(CONTINUE_EXPIRED_MESSAGE) from None
+                # As upstream's etcd3 store (handleCompactedErrorForPaging): the 410 carries a
+                # token for the same key at revision -1, which continues at the current one.
+                error = errors.expired(CONTINUE_EXPIRED_MESSAGE)
+                error.list_meta = {"continue": encode_continue(-1, options.start_after)}
+                raise error from None
             raise errors.resource_version_too_old(exc.requested, exc.compacted) from None
         except FutureRevisionError as exc:
             raise errors.too_large_resource_version(exc.requested, exc.current) from None

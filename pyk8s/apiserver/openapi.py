@@ -197,7 +197,7 @@ def _resource_paths(resource: ResourceDef) -> Iterator[_PathItem]:
     if "update" in verbs:
         item.append(_Op("put", "put", f"replace{gv}{scoped}{kind}", gvk, obj, obj, f"replace the specified {kind}"))
     if "delete" in verbs:
-        deleted = obj if resource.return_deleted_object else STATUS
+        deleted = obj if resource.return_deleted_object and resource.documents_deleted_object else STATUS
         item.append(_Op("delete", "delete", f"delete{gv}{scoped}{kind}", gvk, DELETE_OPTIONS, deleted, f"delete a {kind}"))
     if "patch" in verbs:
         item.append(_Op("patch", "patch", f"patch{gv}{scoped}{kind}", gvk, PATCH, obj, f"partially update the specified {kind}"))

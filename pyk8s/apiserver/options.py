@@ -4,7 +4,9 @@ opaque ``continue`` token.
 The token is upstream's: base64url (no padding) of ``{"v":"meta.k8s.io/v1","rv":N,
 "start":"<key>\\u0000"}``, where ``<key>`` is the last key of the page and the NUL makes
 the next page start strictly after it.  ``rv`` pins every page to one revision, so a paged
-list is one consistent snapshot.
+list is one consistent snapshot.  A negative ``rv`` (upstream writes -1 into the token of
+a 410 for a compacted continue) continues from the key at the current revision: an
+inconsistent continuation the client chose to accept.
 """
 
 from __future__ import annotations
@@ -83,7 +85,8 @@ def encode_continue(revision: int, last_key: str) -> str:
 
 
 def decode_continue(token: str) -> tuple[int, str]:
-    """``(revision, start_after)`` from a token; 400 if it is not one of ours."""
+    """``(revision, start_after)`` from a token (a negative revision: the latest); 400 if it
+    is not one of ours."""
     try:
         raw = base64.urlsafe_b64decode(token + "=" * (-len(token) % 4))
         data = orjson.loads(raw)
@@ -92,7 +95,8 @@ def decode_continue(token: str) -> tuple[int, str]:
     if not isinstance(data, dict) or data.get("v") != _CONTINUE_VERSION:
         raise bad_request("continue key is not valid: server does not recognize this encoded key")
     revision, start = data.get("rv"), data.get("start")
-    if type(revision) is not int or revision <= 0 or not isinstance(start, str):
+    # Upstream DecodeContinue refuses only rv 0; a negative one means "the latest revision".
+    if type(revision) is not int or revision == 0 or not isinstance(start, str):
         raise bad_request("continue key is not valid: incorrect encoded start resourceVersion (version meta.k8s.io/v1)")
     return revision, start[:-1] if start.endswith("\x00") else start
 
@@ -145,6 +149,7 @@ def parse_list_options(resource: ResourceDef, params: dict[str, str], force_watc
         if resource_version not in ("", "0"):
             raise bad_request("specifying resource version is not allowed when using continue")
         revision, start_after = decode_continue(token)
+        revision = max(revision, 0)  # 0: the current revision
     elif match == "Exact" and revision == 0:
         raise bad_request('resourceVersionMatch "Exact" is forbidden for resourceVersion "0" or ""')
     return ListOptions(

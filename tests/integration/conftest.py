@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import httpx
 import pytest
+from integrationhelpers import create_namespaces
 
 from pyk8s.apiserver.testing import APIServerProcess
 from watchclient import RawWatch
@@ -13,14 +14,6 @@ def pytest_collection_modifyitems(items):
     for item in items:
         if "integration" in str(item.fspath):
             item.add_marker(pytest.mark.integration)
-
-
-def create_namespaces(base_url: str, *names: str) -> None:
-    """Issue 3 refuses objects in a namespace that does not exist: tests create theirs."""
-    with httpx.Client(base_url=base_url, timeout=10) as client:
-        for name in names:
-            response = client.post("/api/v1/namespaces", json={"metadata": {"name": name}})
-            assert response.status_code in (201, 409), response.text
 
 
 @pytest.fixture(scope="module", params=["native", "reference"])

@@ -11,7 +11,7 @@ import pytest
 
 from watchclient import RawWatch
 from pyk8s.apiserver.testing import APIServerProcess
-from conftest import create_namespaces
+from integrationhelpers import create_namespaces
 
 NAMESPACES = ("watch", "initial0", "initial17", "initial18", "selw", "legacy", "many", "single")
 

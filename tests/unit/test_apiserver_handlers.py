@@ -259,7 +259,7 @@ def test_not_found(app):
     assert_status(call(app, "PATCH", "/api/v1/namespaces/default/pods/x", {}), 404, "NotFound")
     assert_status(call(app, "DELETE", "/api/v1/nodes/x"), 404, "NotFound")
     for path in ("/api/v1/foos", "/api/v2/pods", "/apis/apps/v1/daemonsets", "/api/v1/pods/x",
-                 "/api/v1/namespaces/default/pods/x/log", "/api/v1/namespaces//pods", "/nope"):
+                 "/api/v1/namespaces/default/pods/x/exec", "/api/v1/namespaces//pods", "/nope"):
         obj = assert_status(call(app, "GET", path), 404, "NotFound")
         assert obj["message"] == "the server could not find the requested resource"
 

@@ -99,3 +99,19 @@ def test_http_semantics(registry):
     assert openapi_response(registry, path, {}, "application/com.github.proto-openapi.spec.v3@v1.0+protobuf")[0] == 406
     assert openapi_response(registry, "/openapi/v3/apis/nope/v1") is None
     assert openapi_response(registry, "/openapi/v2", {}, "application/json")[0] == 200
+
+
+def test_delete_answers_and_pod_log_path(registry):
+    paths = orjson.loads(openapi_v3_document(registry, "api/v1").body)["paths"]
+
+    def delete_answer(path):
+        content = paths[path]["delete"]["responses"]["200"]["content"]["application/json"]
+        return content["schema"]["$ref"].rsplit(".", 1)[-1]
+
+    assert delete_answer("/api/v1/namespaces/{namespace}/pods/{name}") == "Pod"
+    assert delete_answer("/api/v1/namespaces/{namespace}/services/{name}") == "Service"
+    assert delete_answer("/api/v1/namespaces/{namespace}/serviceaccounts/{name}") == "ServiceAccount"
+    # The namespace storage returns the object but documents a Status, as upstream's spec does.
+    assert delete_answer("/api/v1/namespaces/{name}") == "Status"
+    assert delete_answer("/api/v1/namespaces/{namespace}/configmaps/{name}") == "Status"
+    assert paths["/api/v1/namespaces/{namespace}/pods/{name}/log"]["get"]["operationId"] == "readCoreV1NamespacedPodLog"

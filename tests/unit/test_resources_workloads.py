@@ -131,3 +131,41 @@ def test_job_selector_is_generated_unless_manual(app):
     created = ok(call(app, "POST", JOBS, chosen), 201)
     assert created["spec"]["selector"] == {"matchLabels": {"pick": "me"}}
     assert "batch.kubernetes.io/controller-uid" not in created["spec"]["template"]["metadata"]["labels"]
+
+
+def test_replica_set_status_always_has_replicas(app):
+    # ReplicaSetStatus.replicas has no omitempty: upstream answers {"replicas": 0}.
+    created = ok(call(app, "POST", RS, {**replica_set(), "status": {"replicas": 7}}), 201)
+    assert created["status"] == {"replicas": 0}
+    assert ok(call(app, "GET", f"{RS}/rs"))["status"] == {"replicas": 0}
+    ready = ok(call(app, "PATCH", f"{RS}/rs/status", {"status": {"readyReplicas": 1}}, content_type=MERGE))
+    assert ready["status"] == {"replicas": 0, "readyReplicas": 1}
+    emptied = ok(call(app, "PUT", f"{RS}/rs/status", {**ready, "status": {}}))
+    assert emptied["status"] == {"replicas": 0}
+    # Deployment and Job statuses are all omitempty: an empty status stays empty.
+    assert ok(call(app, "POST", DEPLOY, deployment()), 201)["status"] == {}
+    assert ok(call(app, "POST", JOBS, job()), 201)["status"] == {}
+
+
+def test_job_without_labels_takes_its_template_labels(app):
+    created = ok(call(app, "POST", JOBS, job()), 201)
+    uid = created["metadata"]["uid"]
+    expected = {
+        "batch.kubernetes.io/controller-uid": uid, "batch.kubernetes.io/job-name": "j",
+        "controller-uid": uid, "job-name": "j",
+    }
+    assert created["metadata"]["labels"] == expected
+    assert created["spec"]["template"]["metadata"]["labels"] == expected
+    assert ok(call(app, "GET", f"{JOBS}/j"))["metadata"]["labels"] == expected
+
+
+def test_job_labels_with_template_labels_or_its_own(app):
+    templated = job("t")
+    templated["spec"]["template"]["metadata"] = {"labels": {"app": "batch"}}
+    created = ok(call(app, "POST", JOBS, templated), 201)
+    labels = created["metadata"]["labels"]
+    assert labels == created["spec"]["template"]["metadata"]["labels"] and labels["app"] == "batch"
+    assert labels["job-name"] == "t"
+    own = job("o")
+    own["metadata"]["labels"] = {"team": "a"}
+    assert ok(call(app, "POST", JOBS, own), 201)["metadata"]["labels"] == {"team": "a"}

@@ -147,6 +147,9 @@ NAMESPACES = ResourceDef(
     verbs=("create", "delete", "get", "list", "patch", "update", "watch"),
     prepare_create=prepare_namespace_create,
     prepare_update=prepare_namespace_update,
+    # pkg/registry/core/namespace/storage: ReturnDeletedObject, though its OpenAPI says Status.
+    return_deleted_object=True,
+    documents_deleted_object=False,
 )
 
 # -- priorityclasses -------------------------------------------------------------------------

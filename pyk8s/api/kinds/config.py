@@ -180,6 +180,8 @@ SERVICE_ACCOUNTS = ResourceDef(
     validate=validate_service_account,
     validate_update=lambda new, old: validate_service_account(new),
     short_names=("sa",),
+    # pkg/registry/core/serviceaccount/storage: ReturnDeletedObject.
+    return_deleted_object=True,
 )
 
 # -- endpoints -------------------------------------------------------------------------------

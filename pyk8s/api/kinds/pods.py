@@ -296,7 +296,8 @@ PODS = ResourceDef(
     ),
     short_names=("po",),
     categories=("all",),
-    subresources=(("binding", "Binding"), ("eviction", "Eviction"), ("status", "Pod")),
+    # pods/log answers text/plain, but discovery lists it with kind Pod, as upstream.
+    subresources=(("binding", "Binding"), ("eviction", "Eviction"), ("log", "Pod"), ("status", "Pod")),
     return_deleted_object=True,
 )
 

@@ -140,4 +140,6 @@ SERVICES = ResourceDef(
     categories=("all",),
     subresources=(("status", "Service"),),
     prepare_create=prepare_service_create,
+    # pkg/registry/core/service/storage: ReturnDeletedObject, as pods.
+    return_deleted_object=True,
 )

@@ -205,6 +205,13 @@ def default_replica_set(rs: Obj) -> None:
         spec = rs["spec"] = {}
     spec.setdefault("replicas", 1)
     _default_template(spec)
+    # ReplicaSetStatus.replicas has no omitempty: upstream always writes it, and strict
+    # clients (the official Python client) require it.  Deployment and Job statuses are
+    # all omitempty, so an empty status stays empty there.
+    status = rs.get("status")
+    if not isinstance(status, dict):
+        status = rs["status"] = {}
+    status.setdefault("replicas", 0)
 
 
 def validate_replica_set(rs: Obj) -> list[Cause]:
@@ -256,6 +263,13 @@ def default_job(job: Obj) -> None:
     spec.setdefault("suspend", False)
     spec.setdefault("podReplacementPolicy", "TerminatingOrFailed")
     _default_template(spec)
+    # SetDefaults_Job: a job without labels takes its template's.  Go assigns the map
+    # itself, so the labels generateSelector adds to the template on create land in the
+    # job's labels too; sharing the dict does the same here.
+    template_labels = spec["template"]["metadata"].get("labels")
+    meta = job.setdefault("metadata", {})
+    if template_labels and not meta.get("labels"):
+        meta["labels"] = template_labels
 
 
 def generate_job_selector(job: Obj) -> None:
@@ -267,11 +281,18 @@ def generate_job_selector(job: Obj) -> None:
         return
     meta = job["metadata"]
     uid, name = meta["uid"], meta.get("name", "")
-    labels = spec["template"]["metadata"].setdefault("labels", {})
+    template_meta = spec["template"]["metadata"]
+    labels = template_meta.get("labels")
+    if not isinstance(labels, dict):
+        labels = template_meta["labels"] = {}
     labels.setdefault(_JOB_UID_LABEL, uid)
     labels.setdefault(_JOB_NAME_LABEL, name)
     labels.setdefault("controller-uid", uid)
     labels.setdefault("job-name", name)
+    if not meta.get("labels"):
+        # Upstream applies SetDefaults_Job again when it reads the stored job back, so a job
+        # created without labels answers with its (now generated) template labels.
+        meta["labels"] = dict(labels)
     selector = spec.get("selector")
     if not isinstance(selector, dict):
         selector = spec["selector"] = {}

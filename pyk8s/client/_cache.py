@@ -1,0 +1,167 @@
+"""The informer's local cache: objects by key plus secondary indexes, as client-go's
+``cache.Indexer`` (thread-safety is not needed: one event loop owns it).
+
+A key is ``namespace/name`` (``name`` for cluster-scoped objects).  An index function maps
+an object to the values it is filed under (``[]`` leaves it out); ``by_index(index, value)``
+returns the objects filed under ``value``.  The ``namespace`` index is always present.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable
+from typing import Any
+
+__all__ = [
+    "Indexer", "IndexFunc", "NAMESPACE_INDEX", "object_key", "split_key",
+    "namespace_index", "field_index", "label_index",
+]
+
+Obj = dict[str, Any]
+IndexFunc = Callable[[Obj], list[str]]
+
+NAMESPACE_INDEX = "namespace"
+
+
+def object_key(obj: Obj) -> str:
+    """client-go's MetaNamespaceKeyFunc."""
+    metadata = obj.get("metadata") or {}
+    namespace = metadata.get("namespace")
+    name = metadata.get("name") or ""
+    return f"{namespace}/{name}" if namespace else name
+
+
+def split_key(key: str) -> tuple[str | None, str]:
+    """``(namespace, name)``; namespace None for a cluster-scoped key."""
+    namespace, sep, name = key.partition("/")
+    return (namespace, name) if sep else (None, key)
+
+
+def namespace_index(obj: Obj) -> list[str]:
+    namespace = (obj.get("metadata") or {}).get("namespace")
+    return [namespace] if namespace else []
+
+
+def field_index(path: str) -> IndexFunc:
+    """Index by a dotted field path, e.g. ``field_index("spec.nodeName")``; objects where it
+    is absent or empty are not indexed."""
+    parts = path.split(".")
+
+    def index(obj: Obj) -> list[str]:
+        value: Any = obj
+        for part in parts:
+            if not isinstance(value, dict):
+                return []
+            value = value.get(part)
+        return [str(value)] if value not in (None, "") else []
+
+    return index
+
+
+def label_index(key: str) -> IndexFunc:
+    """Index by the value of label ``key`` (objects without the label are not indexed)."""
+
+    def index(obj: Obj) -> list[str]:
+        labels = (obj.get("metadata") or {}).get("labels") or {}
+        return [labels[key]] if key in labels else []
+
+    return index
+
+
+class Indexer:
+    def __init__(self, indexers: dict[str, IndexFunc] | None = None) -> None:
+        self._items: dict[str, Obj] = {}
+        self._indexers: dict[str, IndexFunc] = {NAMESPACE_INDEX: namespace_index}
+        # index name -> value -> keys filed under it
+        self._indices: dict[str, dict[str, set[str]]] = {NAMESPACE_INDEX: {}}
+        if indexers:
+            self.add_indexers(indexers)
+
+    def add_indexers(self, indexers: dict[str, IndexFunc]) -> None:
+        """New indexes are built over what is already cached; a name already taken is an
+        error (two controllers disagreeing about what an index means would be a silent bug)."""
+        for name, func in indexers.items():
+            if name in self._indexers:
+                raise ValueError(f"indexer {name!r} already exists")
+            self._indexers[name] = func
+            index: dict[str, set[str]] = {}
+            for key, obj in self._items.items():
+                for value in func(obj):
+                    index.setdefault(value, set()).add(key)
+            self._indices[name] = index
+
+    # -- reads -----------------------------------------------------------------------------
+
+    def get(self, key: str) -> Obj | None:
+        return self._items.get(key)
+
+    def get_object(self, namespace: str | None, name: str) -> Obj | None:
+        return self._items.get(f"{namespace}/{name}" if namespace else name)
+
+    def list(self) -> list[Obj]:
+        return list(self._items.values())
+
+    def keys(self) -> list[str]:
+        return list(self._items)
+
+    def __len__(self) -> int:
+        return len(self._items)
+
+    def __contains__(self, key: object) -> bool:
+        return key in self._items
+
+    def by_index(self, index_name: str, value: str) -> list[Obj]:
+        return [self._items[key] for key in self.index_keys(index_name, value)]
+
+    def index_keys(self, index_name: str, value: str) -> list[str]:
+        try:
+            index = self._indices[index_name]
+        except KeyError:
+            raise KeyError(f"no indexer named {index_name!r}") from None
+        return sorted(index.get(value, ()))
+
+    def index_values(self, index_name: str) -> list[str]:
+        """The values that have at least one object filed under them."""
+        return [value for value, keys in self._indices[index_name].items() if keys]
+
+    # -- writes (the informer's) ----------------------------------------------------------
+
+    def upsert(self, obj: Obj) -> Obj | None:
+        """Store ``obj``; the object it replaced, if any."""
+        key = object_key(obj)
+        old = self._items.get(key)
+        if old is not None:
+            self._unindex(key, old)
+        self._items[key] = obj
+        self._index(key, obj)
+        return old
+
+    def remove(self, key: str) -> Obj | None:
+        old = self._items.pop(key, None)
+        if old is not None:
+            self._unindex(key, old)
+        return old
+
+    def replace(self, objects: Iterable[Obj]) -> None:
+        self._items = {object_key(obj): obj for obj in objects}
+        for name, func in self._indexers.items():
+            index: dict[str, set[str]] = {}
+            for key, obj in self._items.items():
+                for value in func(obj):
+                    index.setdefault(value, set()).add(key)
+            self._indices[name] = index
+
+    def _index(self, key: str, obj: Obj) -> None:
+        for name, func in self._indexers.items():
+            index = self._indices[name]
+            for value in func(obj):
+                index.setdefault(value, set()).add(key)
+
+    def _unindex(self, key: str, obj: Obj) -> None:
+        for name, func in self._indexers.items():
+            index = self._indices[name]
+            for value in func(obj):
+                keys = index.get(value)
+                if keys is not None:
+                    keys.discard(key)
+                    if not keys:
+                        del index[value]

@@ -1,0 +1,412 @@
+"""The async REST client: one aiohttp session (keep-alive pool) per ``ApiClient``.
+
+Every verb addresses a resource as ``(group, version, plural)`` plus namespace, name and
+subresource, sends and receives JSON through orjson, and raises the typed errors of
+``_errors`` for Status answers and ``TransportError`` for everything below HTTP.
+
+Watches stream: ``watch()`` returns a ``WatchStream`` that reads the chunked body piece by
+piece and yields one ``(type, object)`` per newline-delimited JSON line, so a watch that
+runs for hours holds only the line being assembled.
+"""
+
+from __future__ import annotations
+
+import enum
+from collections.abc import AsyncIterator, Mapping
+from typing import Any, NamedTuple
+
+import aiohttp
+import orjson
+
+from pyk8s.client._config import ClientConfig, load_kubeconfig
+from pyk8s.client._errors import TransportError, error_from_response
+
+__all__ = ["ApiClient", "Resource", "PatchType", "WatchStream"]
+
+Obj = dict[str, Any]
+
+
+class Resource(NamedTuple):
+    """A resource type as the URL names it: ``Resource("apps", "v1", "deployments")``;
+    the core group is ``""``."""
+
+    group: str
+    version: str
+    plural: str
+
+    def path(self, namespace: str | None = None, name: str | None = None, subresource: str | None = None) -> str:
+        base = f"/api/{self.version}" if not self.group else f"/apis/{self.group}/{self.version}"
+        if namespace:
+            base += f"/namespaces/{namespace}"
+        base += f"/{self.plural}"
+        if name:
+            base += f"/{name}"
+            if subresource:
+                base += f"/{subresource}"
+        elif subresource:
+            raise ValueError("a subresource needs a name")
+        return base
+
+
+class PatchType(str, enum.Enum):
+    MERGE = "application/merge-patch+json"
+    STRATEGIC = "application/strategic-merge-patch+json"
+    JSON = "application/json-patch+json"
+
+
+_PATCH_ALIASES = {"merge": PatchType.MERGE, "strategic": PatchType.STRATEGIC, "json": PatchType.JSON}
+
+# A watch has no total deadline; this much silence past its timeoutSeconds means the
+# connection is dead (half-open) rather than idle, and the read fails.
+_WATCH_SILENCE_GRACE = 30.0
+_DEFAULT_WATCH_SILENCE = 330.0
+
+
+def _query(**params: Any) -> dict[str, str]:
+    """Kubernetes' query names from keyword arguments; None and empty values are left out."""
+    out: dict[str, str] = {}
+    for key, value in params.items():
+        if value is None or value == "":
+            continue
+        if isinstance(value, bool):
+            value = "true" if value else "false"
+        out[key] = str(value)
+    return out
+
+
+class ApiClient:
+    """An async client for one API server.
+
+    ``ApiClient(server="http://127.0.0.1:8080")`` or ``ApiClient.from_kubeconfig()``; use as
+    ``async with`` or call ``close()``.  ``timeout`` bounds each ordinary request end to end;
+    ``connect_timeout`` bounds establishing a connection (watches included).
+    """
+
+    def __init__(
+        self,
+        server: str | None = None,
+        *,
+        config: ClientConfig | None = None,
+        timeout: float = 30.0,
+        connect_timeout: float = 5.0,
+        max_connections: int = 256,
+        user_agent: str = "pyk8s-client",
+    ) -> None:
+        if (server is None) == (config is None):
+            raise ValueError("give exactly one of server= or config=")
+        self.config = config or ClientConfig(server=server.rstrip("/"))
+        self.timeout = timeout
+        self.connect_timeout = connect_timeout
+        self.max_connections = max_connections
+        self._headers = {"Accept": "application/json", "User-Agent": user_agent, **self.config.auth_headers()}
+        self._ssl = self.config.ssl_context()
+        self._session: aiohttp.ClientSession | None = None
+
+    @classmethod
+    def from_kubeconfig(cls, path: str | None = None, context: str | None = None, **kwargs: Any) -> ApiClient:
+        return cls(config=load_kubeconfig(path, context), **kwargs)
+
+    @property
+    def server(self) -> str:
+        return self.config.server
+
+    @property
+    def namespace(self) -> str:
+        """The kubeconfig context's namespace (``default`` otherwise)."""
+        return self.config.namespace
+
+    def _session_for_loop(self) -> aiohttp.ClientSession:
+        # Created lazily so the client can be built outside a running loop.
+        if self._session is None or self._session.closed:
+            connector = aiohttp.TCPConnector(
+                limit=self.max_connections, ssl=self._ssl if self._ssl is not None else False,
+                keepalive_timeout=30.0,
+            )
+            self._session = aiohttp.ClientSession(
+                connector=connector, headers=self._headers,
+            )
+        return self._session
+
+    async def close(self) -> None:
+        if self._session is not None:
+            await self._session.close()
+            self._session = None
+
+    async def __aenter__(self) -> ApiClient:
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.close()
+
+    # -- the wire --------------------------------------------------------------------------
+
+    async def request(
+        self,
+        method: str,
+        path: str,
+        *,
+        query: Mapping[str, str] | None = None,
+        body: Any = None,
+        content_type: str = "application/json",
+        timeout: float | None = None,
+        decode: bool = True,
+    ) -> Any:
+        """One request; the decoded JSON answer (the raw bytes with ``decode=False``, for
+        ``pods/log`` and other non-JSON answers), or a typed error."""
+        session = self._session_for_loop()
+        data = None if body is None else (body if isinstance(body, bytes) else orjson.dumps(body))
+        headers = {"Content-Type": content_type} if data is not None else None
+        client_timeout = aiohttp.ClientTimeout(total=timeout or self.timeout, connect=self.connect_timeout)
+        try:
+            async with session.request(
+                method, self.server + path, params=query, data=data, headers=headers,
+                timeout=client_timeout, server_hostname=self.config.tls_server_name,
+            ) as response:
+                payload = await response.read()
+                status = response.status
+        except (TimeoutError, aiohttp.ClientError, OSError) as error:
+            raise TransportError(f"{method} {path}: {error!r}") from error
+        if status >= 400:
+            raise error_from_response(status, payload)
+        if not decode:
+            return payload
+        if not payload:
+            return None
+        try:
+            return orjson.loads(payload)
+        except orjson.JSONDecodeError as error:
+            raise TransportError(f"{method} {path}: answer is not JSON: {error}") from None
+
+    # -- verbs -----------------------------------------------------------------------------
+
+    async def get(
+        self, resource: Resource, name: str, *, namespace: str | None = None, subresource: str | None = None,
+        resource_version: str | None = None,
+    ) -> Obj:
+        return await self.request(
+            "GET", resource.path(namespace, name, subresource), query=_query(resourceVersion=resource_version),
+        )
+
+    async def list(
+        self,
+        resource: Resource,
+        *,
+        namespace: str | None = None,
+        label_selector: str | None = None,
+        field_selector: str | None = None,
+        resource_version: str | None = None,
+        resource_version_match: str | None = None,
+        limit: int | None = None,
+        continue_token: str | None = None,
+        timeout_seconds: int | None = None,
+    ) -> Obj:
+        """One page of the list (``metadata.continue`` names the next when ``limit`` cut it)."""
+        query = _query(
+            labelSelector=label_selector, fieldSelector=field_selector, resourceVersion=resource_version,
+            resourceVersionMatch=resource_version_match, limit=limit, timeoutSeconds=timeout_seconds,
+        )
+        if continue_token:
+            query["continue"] = continue_token
+        return await self.request("GET", resource.path(namespace), query=query)
+
+    async def list_all(self, resource: Resource, *, page_size: int | None = 500, **kwargs: Any) -> Obj:
+        """Every page of a list joined into one list object carrying the first page's
+        resourceVersion (the snapshot every page was read at)."""
+        first = await self.list(resource, limit=page_size, **kwargs)
+        items = list(first.get("items") or ())
+        token = (first.get("metadata") or {}).get("continue")
+        while token:
+            page = await self.list(resource, limit=page_size, continue_token=token, **kwargs)
+            items.extend(page.get("items") or ())
+            token = (page.get("metadata") or {}).get("continue")
+        first["items"] = items
+        first.setdefault("metadata", {}).pop("continue", None)
+        first["metadata"].pop("remainingItemCount", None)
+        return first
+
+    async def create(
+        self, resource: Resource, body: Obj, *, namespace: str | None = None, subresource: str | None = None,
+        name: str | None = None, dry_run: bool = False, field_manager: str | None = None,
+    ) -> Obj:
+        """POST; the namespace defaults to the body's ``metadata.namespace``.  ``name`` and
+        ``subresource`` address a subresource create such as ``pods/<name>/binding``."""
+        namespace = namespace or (body.get("metadata") or {}).get("namespace")
+        query = _query(dryRun="All" if dry_run else None, fieldManager=field_manager)
+        return await self.request("POST", resource.path(namespace, name, subresource), query=query, body=body)
+
+    async def update(
+        self, resource: Resource, body: Obj, *, namespace: str | None = None, name: str | None = None,
+        subresource: str | None = None, dry_run: bool = False, field_manager: str | None = None,
+    ) -> Obj:
+        """PUT; the body's ``metadata.resourceVersion`` (when set) makes it a compare-and-swap
+        that fails with ``Conflict``."""
+        metadata = body.get("metadata") or {}
+        namespace = namespace or metadata.get("namespace")
+        name = name or metadata.get("name")
+        if not name:
+            raise ValueError("update needs a name (argument or metadata.name)")
+        query = _query(dryRun="All" if dry_run else None, fieldManager=field_manager)
+        return await self.request("PUT", resource.path(namespace, name, subresource), query=query, body=body)
+
+    async def patch(
+        self, resource: Resource, name: str, patch: Any, *, namespace: str | None = None,
+        patch_type: PatchType | str = PatchType.MERGE, subresource: str | None = None,
+        dry_run: bool = False, field_manager: str | None = None,
+    ) -> Obj:
+        """``patch_type``: ``"merge"`` (RFC 7386), ``"strategic"``, ``"json"`` (RFC 6902), or a
+        ``PatchType``."""
+        content_type = _PATCH_ALIASES.get(patch_type, patch_type) if isinstance(patch_type, str) else patch_type
+        content_type = PatchType(content_type)
+        query = _query(dryRun="All" if dry_run else None, fieldManager=field_manager)
+        return await self.request(
+            "PATCH", resource.path(namespace, name, subresource), query=query, body=patch,
+            content_type=content_type.value,
+        )
+
+    async def delete(
+        self, resource: Resource, name: str, *, namespace: str | None = None,
+        propagation_policy: str | None = None, grace_period_seconds: int | None = None,
+        preconditions: Obj | None = None, dry_run: bool = False,
+    ) -> Obj:
+        """DELETE; the answer is the object (while finalizers keep it) or a Success Status.
+        ``preconditions``: ``{"uid": ..., "resourceVersion": ...}``."""
+        options = self._delete_options(propagation_policy, grace_period_seconds, preconditions, dry_run)
+        return await self.request("DELETE", resource.path(namespace, name), body=options)
+
+    async def delete_collection(
+        self, resource: Resource, *, namespace: str | None = None, label_selector: str | None = None,
+        field_selector: str | None = None, propagation_policy: str | None = None,
+        grace_period_seconds: int | None = None, dry_run: bool = False,
+    ) -> Obj:
+        options = self._delete_options(propagation_policy, grace_period_seconds, None, dry_run)
+        query = _query(labelSelector=label_selector, fieldSelector=field_selector)
+        return await self.request("DELETE", resource.path(namespace), query=query, body=options)
+
+    @staticmethod
+    def _delete_options(
+        propagation_policy: str | None, grace_period_seconds: int | None, preconditions: Obj | None, dry_run: bool,
+    ) -> Obj | None:
+        options: Obj = {}
+        if propagation_policy:
+            options["propagationPolicy"] = propagation_policy
+        if grace_period_seconds is not None:
+            options["gracePeriodSeconds"] = grace_period_seconds
+        if preconditions:
+            options["preconditions"] = preconditions
+        if dry_run:
+            options["dryRun"] = ["All"]
+        if not options:
+            return None
+        return {"kind": "DeleteOptions", "apiVersion": "v1", **options}
+
+    def watch(
+        self,
+        resource: Resource,
+        *,
+        namespace: str | None = None,
+        label_selector: str | None = None,
+        field_selector: str | None = None,
+        resource_version: str | None = None,
+        allow_watch_bookmarks: bool = True,
+        timeout_seconds: int | None = None,
+        send_initial_events: bool | None = None,
+    ) -> WatchStream:
+        """A watch stream; iterate it with ``async for event_type, obj in stream``, inside
+        ``async with`` (or call ``close()``) so the connection is released when you stop early."""
+        query = _query(
+            watch=True, labelSelector=label_selector, fieldSelector=field_selector,
+            resourceVersion=resource_version, allowWatchBookmarks=allow_watch_bookmarks or None,
+            timeoutSeconds=timeout_seconds, sendInitialEvents=send_initial_events,
+        )
+        if send_initial_events:
+            query["resourceVersionMatch"] = "NotOlderThan"
+        silence = (timeout_seconds + _WATCH_SILENCE_GRACE) if timeout_seconds else _DEFAULT_WATCH_SILENCE
+        return WatchStream(self, resource.path(namespace), query, silence)
+
+
+class WatchStream:
+    """One watch request.  Yields ``(type, object)``: ``ADDED``/``MODIFIED``/``DELETED`` with
+    the object, ``BOOKMARK`` with an object carrying only ``metadata.resourceVersion``, and
+    ``ERROR`` with a Status (``error_from_status`` turns it into an exception; a 410 there
+    means the requested resourceVersion is gone).  Opening the stream raises the typed error
+    when the server refuses it outright; a connection lost mid-stream raises ``TransportError``.
+    The iteration ends when the server ends the response (its timeoutSeconds, or shutdown).
+    """
+
+    def __init__(self, client: ApiClient, path: str, query: dict[str, str], silence_timeout: float) -> None:
+        self._client = client
+        self._path = path
+        self._query = query
+        self._silence_timeout = silence_timeout
+        self._response: aiohttp.ClientResponse | None = None
+        self._iterator: AsyncIterator[tuple[str, Obj]] | None = None
+
+    async def __aenter__(self) -> WatchStream:
+        await self._open()
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.close()
+
+    async def close(self) -> None:
+        if self._response is not None:
+            self._response.close()
+            self._response = None
+
+    async def _open(self) -> None:
+        if self._response is not None:
+            return
+        session = self._client._session_for_loop()
+        timeout = aiohttp.ClientTimeout(total=None, connect=self._client.connect_timeout, sock_read=self._silence_timeout)
+        try:
+            response = await session.get(
+                self._client.server + self._path, params=self._query, timeout=timeout,
+                server_hostname=self._client.config.tls_server_name,
+            )
+        except (TimeoutError, aiohttp.ClientError, OSError) as error:
+            raise TransportError(f"watch {self._path}: {error!r}") from error
+        if response.status >= 400:
+            try:
+                body = await response.read()
+            except (TimeoutError, aiohttp.ClientError, OSError):
+                body = b""
+            response.close()
+            raise error_from_response(response.status, body)
+        self._response = response
+
+    def __aiter__(self) -> AsyncIterator[tuple[str, Obj]]:
+        if self._iterator is None:
+            self._iterator = self._events()
+        return self._iterator
+
+    async def _events(self) -> AsyncIterator[tuple[str, Obj]]:
+        await self._open()
+        response = self._response
+        # Only the new chunk is searched for a line end, so an object spread over many
+        # chunks costs linear time.
+        pending = bytearray()
+        try:
+            async for chunk in response.content.iter_any():
+                cut = chunk.rfind(b"\n")
+                pending += chunk
+                if cut < 0:
+                    continue
+                cut += len(pending) - len(chunk)
+                complete = bytes(pending[:cut])
+                del pending[:cut + 1]
+                for line in complete.split(b"\n"):
+                    if line.strip():
+                        yield self._decode(line)
+            if bytes(pending).strip():
+                yield self._decode(bytes(pending))
+        except (TimeoutError, aiohttp.ClientError, OSError) as error:
+            raise TransportError(f"watch {self._path}: stream lost: {error!r}") from error
+        finally:
+            await self.close()
+
+    def _decode(self, line: bytes) -> tuple[str, Obj]:
+        try:
+            event = orjson.loads(line)
+            return event["type"], event["object"]
+        except (orjson.JSONDecodeError, KeyError, TypeError) as error:
+            raise TransportError(f"watch {self._path}: malformed event line: {error}") from None

@@ -455,16 +455,18 @@ class APIServer:
             body = b""
             content_type = None
             accept = None
+            if_none_match = None
+            headers = scope.headers  # built on each access: read it once
             if method in _WRITE_METHODS:
-                headers = scope.headers
                 content_type = headers.get("content-type")
                 try:
                     body = await self._read_body(headers, protocol)
                 except _PROTOCOL_CLOSED:
                     return  # the client went away while sending its body
             else:
-                accept = scope.headers.get("accept")
-            if_none_match = scope.headers.get("if-none-match") if method == "GET" else None
+                accept = headers.get("accept")
+                if method == "GET":
+                    if_none_match = headers.get("if-none-match")
             response = self.handle(method, path, query_string, content_type, body, accept, if_none_match)
         except StatusError as error:
             response = _error_response(error)

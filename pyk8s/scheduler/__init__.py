@@ -1,0 +1,30 @@
+"""The scheduler's algorithm: a framework of upstream-named plugins over a native node
+table (csrc/sched), with a plain-Python twin (``ReferenceCluster``) as the test oracle.
+
+The scheduling process (informers, queue, binding over HTTP) builds on ``Cluster``.
+"""
+
+from ._base import CycleOutcome, Explanation, Preemption, ScheduleResult
+from ._objects import SchedulingInputError
+from .cluster import Cluster
+from .config import build_profiles
+from .framework import Code, Profile, ProfileError, Registry, Status
+from .plugins import default_registry
+from .reference import ReferenceCluster
+
+__all__ = [
+    "Cluster",
+    "Code",
+    "CycleOutcome",
+    "Explanation",
+    "Preemption",
+    "Profile",
+    "ProfileError",
+    "ReferenceCluster",
+    "Registry",
+    "ScheduleResult",
+    "SchedulingInputError",
+    "Status",
+    "build_profiles",
+    "default_registry",
+]

@@ -1,0 +1,268 @@
+"""What the native Cluster and its plain-Python twin share: bookkeeping of nodes and
+pods, the framework cycle around the kernels, results and upstream's failure message."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from ._objects import (
+    ParsedNode,
+    ParsedPod,
+    SchedulingInputError,
+    label_selector,
+    parse_node,
+    parse_pod,
+)
+from .config import DEFAULT_SCHEDULER_NAME, build_profiles
+from .framework import Code, Profile, Registry, Status
+from .plugins import FIT_REASONS, REASONS
+
+NO_NODES_MESSAGE = "no nodes available to schedule pods"
+
+
+@dataclass
+class Explanation:
+    """Per evaluated node: the failing plugin and its reasons (None, () when feasible).
+    Per feasible node: each score plugin's normalized 0..100 score, and the weighted total."""
+
+    filter: dict[str, tuple[str | None, tuple[str, ...]]] = field(default_factory=dict)
+    scores: dict[str, dict[str, int]] = field(default_factory=dict)
+    totals: dict[str, int] = field(default_factory=dict)
+
+
+@dataclass
+class ScheduleResult:
+    pod: str
+    node_name: str | None
+    num_all_nodes: int
+    evaluated_nodes: int = 0
+    feasible_nodes: int = 0
+    reasons: dict[str, int] = field(default_factory=dict)  # failure text -> node count
+    explain: Explanation | None = None
+    prefilter_message: str = ""
+
+    @property
+    def message(self) -> str:
+        """Upstream's FitError text, e.g. "0/3 nodes are available: 1 Insufficient cpu, 2 ..."."""
+        if self.node_name is not None:
+            return ""
+        if self.num_all_nodes == 0:
+            return NO_NODES_MESSAGE
+        text = f"0/{self.num_all_nodes} nodes are available:"
+        if self.prefilter_message:
+            return f"{text} {self.prefilter_message}."
+        parts = sorted(f"{count} {reason}" for reason, count in self.reasons.items())
+        return f"{text} {', '.join(parts)}." if parts else text
+
+
+@dataclass
+class Preemption:
+    node_name: str | None
+    victims: list[str] = field(default_factory=list)  # namespace/name of pods to delete
+
+
+@dataclass
+class CycleOutcome:
+    result: ScheduleResult
+    bound: bool = False
+    preemption: Preemption | None = None
+    status: Status | None = None
+
+
+def reason_text(reason: int, fit_bit: int, detail: str | None, detail2: str | None) -> str:
+    if reason == 6:
+        text = FIT_REASONS[fit_bit]
+        return text % detail if fit_bit == 16 else text
+    return REASONS[reason]
+
+
+class ClusterBase:
+    """Subclasses implement the kernels: _node_added/_node_updated/_node_removed,
+    _pod_added/_pod_removed, _namespace_labels, _schedule(parsed, profile, explain),
+    _preempt(parsed, profile)."""
+
+    def __init__(self, config: Mapping | str | None = None, *, seed: int = 0, registry: Registry | None = None,
+                 default_spread_selector: Callable[[Mapping], Mapping | None] | None = None):
+        """default_spread_selector(pod) -> labelSelector or None: upstream's DefaultSelector
+        (the selectors of the Services, ReplicationControllers, ReplicaSets and
+        StatefulSets that own or select the pod), supplied by the process layer from its
+        listers.  Without it, pods without constraints of their own get no default spreading."""
+        self.default_spread_selector = default_spread_selector
+        self.profiles: dict[str, Profile] = build_profiles(config, registry=registry, handle=self)
+        self.nodes: dict[str, ParsedNode] = {}
+        self.pods: dict[str, ParsedPod] = {}
+        self.pods_by_node: dict[str, set[str]] = {}
+        self.namespace_labels: dict[str, dict] = {}
+        self.zones: dict[str, list[str]] = {}  # zone key -> node names (upstream's nodeTree)
+        self._sequence = 0
+        self._last_scheduled: tuple = (None, None)
+        self.seed(seed)
+
+    # ---- cluster state (informer events) ----------------------------------------------
+    def add_node(self, node: Mapping) -> None:
+        parsed = parse_node(node)
+        if parsed.name in self.nodes:
+            return self.update_node(node)
+        self.nodes[parsed.name] = parsed
+        self.pods_by_node[parsed.name] = set()
+        self.zones.setdefault(parsed.zone, []).append(parsed.name)
+        self._node_added(parsed)
+
+    def update_node(self, node: Mapping) -> None:
+        parsed = parse_node(node)
+        if parsed.name not in self.nodes:
+            return self.add_node(node)
+        old_zone = self.nodes[parsed.name].zone
+        if old_zone != parsed.zone:
+            self._zone_remove(old_zone, parsed.name)
+            self.zones.setdefault(parsed.zone, []).append(parsed.name)
+        self.nodes[parsed.name] = parsed
+        self._node_updated(parsed)
+
+    def remove_node(self, name: str) -> None:
+        if name not in self.nodes:
+            return
+        for key in self.pods_by_node.pop(name):
+            del self.pods[key]
+        self._zone_remove(self.nodes[name].zone, name)
+        del self.nodes[name]
+        self._node_removed(name)
+
+    def _zone_remove(self, zone: str, name: str) -> None:
+        self.zones[zone].remove(name)
+        if not self.zones[zone]:
+            del self.zones[zone]
+
+    def node_order(self) -> list[str]:
+        """Upstream's nodeTree.list(): round-robin over zones (in order of first appearance),
+        each zone's nodes in insertion order; the order in which nodes are filtered."""
+        order, index = [], 0
+        while True:
+            row = [names[index] for names in self.zones.values() if index < len(names)]
+            if not row:
+                return order
+            order.extend(row)
+            index += 1
+
+    def add_pod(self, pod: Mapping) -> None:
+        """Account for a bound (or assumed) pod; its spec.nodeName must name a known node."""
+        parsed = parse_pod(pod)
+        if parsed.node_name not in self.nodes:
+            raise SchedulingInputError(f"pod {parsed.key} is on unknown node {parsed.node_name!r}")
+        if parsed.key in self.pods:
+            self.remove_pod(parsed.key)
+        self._sequence += 1
+        parsed.sequence = self._sequence
+        self.pods[parsed.key] = parsed
+        self.pods_by_node[parsed.node_name].add(parsed.key)
+        self._pod_added(parsed)
+
+    def remove_pod(self, pod: Mapping | str) -> None:
+        key = pod if isinstance(pod, str) else parse_pod(pod).key
+        parsed = self.pods.pop(key, None)
+        if parsed is None:
+            return
+        self.pods_by_node[parsed.node_name].discard(key)
+        self._pod_removed(parsed)
+
+    def set_namespace_labels(self, namespace: str, labels: Mapping[str, str]) -> None:
+        self.namespace_labels[namespace] = dict(labels)
+        self._namespace_labels(namespace, dict(labels))
+
+    # ---- scheduling ---------------------------------------------------------------------
+    def profile_for(self, pod: Mapping) -> Profile:
+        name = (pod.get("spec") or {}).get("schedulerName") or DEFAULT_SCHEDULER_NAME
+        try:
+            return self.profiles[name]
+        except KeyError:
+            raise SchedulingInputError(f"no profile for schedulerName {name!r}") from None
+
+    def schedule_one(self, pod: Mapping, *, explain: bool = False) -> ScheduleResult:
+        """Run PreFilter, Filter and Score for one pod and choose a node; changes nothing."""
+        profile = self.profile_for(pod)
+        parsed = self._with_default_spreading(parse_pod(pod), pod, profile)
+        self._last_scheduled = (pod, parsed)
+        state: dict = {}
+        for plugin in profile.python_pre_filters:
+            status = plugin.pre_filter(state, pod)
+            if status.code in (Code.UNSCHEDULABLE, Code.UNSCHEDULABLE_AND_UNRESOLVABLE, Code.ERROR):
+                return ScheduleResult(parsed.key, None, len(self.nodes), prefilter_message="; ".join(status.reasons))
+        return self._schedule(parsed, profile, explain)
+
+    def preempt(self, pod: Mapping) -> Preemption:
+        """DefaultPreemption's choice for a pod that fits nowhere: (node, victims)."""
+        profile = self.profile_for(pod)
+        return self._preempt(self._with_default_spreading(parse_pod(pod), pod, profile), profile)
+
+    def _with_default_spreading(self, parsed: ParsedPod, pod: Mapping, profile: Profile) -> ParsedPod:
+        """PodTopologySpread's default constraints for a pod that has none of its own."""
+        if parsed.spread_constraints or self.default_spread_selector is None or "PodTopologySpread" not in profile.plugin_args:
+            return parsed
+        selector = label_selector(self.default_spread_selector(pod))
+        if not selector:  # no owner or service selects the pod: upstream adds nothing
+            return parsed
+        args = profile.plugin_args["PodTopologySpread"]
+        parsed.spread_constraints = tuple(
+            (c["maxSkew"], c["topologyKey"], c["whenUnsatisfiable"], selector, 1, True, False) for c in args["defaultConstraints"])
+        parsed.require_all_topologies = args["defaultingType"] != "System"
+        return parsed
+
+    def bind(self, pod: Mapping, node_name: str) -> None:
+        """In-process binding: assume the pod onto the node (the process layer replaces
+        this with a pods/binding call)."""
+        last_pod, parsed = self._last_scheduled
+        if last_pod is pod:  # the pod just scheduled: reuse its parsed (and compiled) form
+            self._last_scheduled = (None, None)  # owned by the cluster from here on
+            parsed.node_name = node_name
+            return self.add_pod(parsed)
+        bound = dict(pod)
+        bound["spec"] = dict(pod.get("spec") or {}, nodeName=node_name)
+        self.add_pod(bound)
+
+    def run_cycle(self, pod: Mapping) -> CycleOutcome:
+        """schedule_one, then PostFilter on failure, or Reserve and Bind on success."""
+        profile = self.profile_for(pod)
+        result = self.schedule_one(pod)
+        state: dict = {}
+        if result.node_name is None:
+            for plugin in profile.plugins["postFilter"]:
+                status, nomination = plugin.post_filter(state, pod, result)
+                if status.ok:
+                    return CycleOutcome(result, preemption=nomination, status=status)
+            return CycleOutcome(result)
+        reserved = []
+        for plugin in profile.plugins["reserve"]:
+            status = plugin.reserve(state, pod, result.node_name)
+            if not status.ok:
+                for done in reversed(reserved):
+                    done.unreserve(state, pod, result.node_name)
+                return CycleOutcome(result, status=status)
+            reserved.append(plugin)
+        for plugin in profile.plugins["bind"]:
+            status = plugin.bind(state, pod, result.node_name)
+            if status.code != Code.SKIP:
+                return CycleOutcome(result, bound=status.ok, status=status)
+        return CycleOutcome(result)
+
+    # ---- profile settings the kernels read ----------------------------------------------
+    @staticmethod
+    def kernel_settings(profile: Profile) -> dict[str, Any]:
+        fit = profile.plugin_args.get("NodeResourcesFit", {}).get("scoringStrategy") or {
+            "type": "LeastAllocated", "resources": [{"name": "cpu", "weight": 1}, {"name": "memory", "weight": 1}]}
+        balanced = profile.plugin_args.get("NodeResourcesBalancedAllocation", {}).get("resources") or [
+            {"name": "cpu", "weight": 1}, {"name": "memory", "weight": 1}]
+        inter = profile.plugin_args.get("InterPodAffinity", {})
+        shape = [(p["utilization"], p["score"] * 10) for p in (fit.get("requestedToCapacityRatio") or {}).get("shape", ())]
+        return {
+            "filters": profile.names("filter"),
+            "scores": [(name, profile.score_weights[name]) for name in profile.names("score")],
+            "fit_strategy": fit["type"],
+            "fit_resources": [(r["name"], r["weight"]) for r in fit["resources"]],
+            "shape": shape,
+            "balanced_resources": [(r["name"], r["weight"]) for r in balanced],
+            "percentage": profile.percentage_of_nodes_to_score,
+            "hard_pod_affinity_weight": inter.get("hardPodAffinityWeight", 1),
+            "ignore_preferred_terms_of_existing_pods": inter.get("ignorePreferredTermsOfExistingPods", False),
+        }

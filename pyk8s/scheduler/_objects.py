@@ -1,0 +1,392 @@
+"""Pods and nodes parsed once into the plain values every kernel reads.
+
+Both halves share this step: the native compiler interns these values for csrc/sched, and
+the Python twin (reference.py) reads them directly.  Semantics follow upstream: pod
+requests as resourcehelper.PodRequests (sidecars, init containers, overhead), non-zero
+defaults for scoring, upstream's label-selector and node-selector rules.
+"""
+
+from __future__ import annotations
+
+import functools
+import math
+import re
+from datetime import datetime
+from fractions import Fraction
+
+DEFAULT_MILLI_CPU_REQUEST = 100  # schedutil.DefaultMilliCPURequest
+DEFAULT_MEMORY_REQUEST = 200 * 1024 * 1024  # schedutil.DefaultMemoryRequest
+HOSTNAME_KEY = "kubernetes.io/hostname"
+UNSCHEDULABLE_TAINT_KEY = "node.kubernetes.io/unschedulable"
+STANDARD_RESOURCES = ("cpu", "memory", "ephemeral-storage", "pods")
+EFFECTS = {"": 0, "NoSchedule": 1, "PreferNoSchedule": 2, "NoExecute": 3}
+OPS = {"In": 0, "NotIn": 1, "Exists": 2, "DoesNotExist": 3, "Gt": 4, "Lt": 5}
+PROTOCOLS = {"TCP": 0, "UDP": 1, "SCTP": 2}
+
+_SUFFIXES = {
+    "n": Fraction(1, 10**9), "u": Fraction(1, 10**6), "m": Fraction(1, 1000), "": Fraction(1),
+    "k": Fraction(10**3), "M": Fraction(10**6), "G": Fraction(10**9), "T": Fraction(10**12),
+    "P": Fraction(10**15), "E": Fraction(10**18),
+    "Ki": Fraction(2**10), "Mi": Fraction(2**20), "Gi": Fraction(2**30), "Ti": Fraction(2**40),
+    "Pi": Fraction(2**50), "Ei": Fraction(2**60),
+}
+_QUANTITY = re.compile(r"([+-]?(?:[0-9]+(?:\.[0-9]*)?|\.[0-9]+))(?:([eE][+-]?[0-9]+)|(Ki|Mi|Gi|Ti|Pi|Ei|[numkMGTPE]))?")
+_INT64 = re.compile(r"[+-]?[0-9]+")
+
+
+class SchedulingInputError(ValueError):
+    """A pod or node the scheduler cannot read (e.g. a malformed quantity)."""
+
+
+@functools.lru_cache(maxsize=4096)
+def parse_quantity(text) -> Fraction:
+    if isinstance(text, (int, float)):
+        return Fraction(text)
+    match = _QUANTITY.fullmatch(str(text).strip())
+    if not match:
+        raise SchedulingInputError(f"quantities must match the regular expression: {text!r}")
+    number, exponent, suffix = match.groups()
+    value = Fraction(number)
+    if exponent:
+        value *= Fraction(10) ** int(exponent[1:])
+    return value * _SUFFIXES[suffix or ""]
+
+
+def milli_value(text) -> int:
+    return math.ceil(parse_quantity(text) * 1000)
+
+
+def int_value(text) -> int:
+    return math.ceil(parse_quantity(text))
+
+
+@functools.lru_cache(maxsize=4096)
+def resource_amount(name: str, text) -> int:
+    return milli_value(text) if name == "cpu" else int_value(text)
+
+
+def is_scalar_resource(name: str) -> bool:
+    """Extended resources, hugepages and attachable volumes: counted by NodeResourcesFit."""
+    if name in STANDARD_RESOURCES:
+        return False
+    return "/" in name or name.startswith(("hugepages-", "attachable-volumes-"))
+
+
+def label_int(value: str):
+    """A label value read as Gt/Lt read it (strconv.ParseInt), or None."""
+    if _INT64.fullmatch(value):
+        number = int(value)
+        if -(2**63) <= number < 2**63:
+            return number
+    return None
+
+
+def normalized_image_name(name: str) -> str:
+    if name.rfind(":") <= name.rfind("/"):
+        name += ":latest"
+    return name
+
+
+# ---- selectors -------------------------------------------------------------------------
+# A requirement is (key, op, frozenset(values), number); a selector is None (matches
+# nothing) or a tuple of requirements (empty: matches everything).
+
+
+def label_selector(selector, match_label_keys=(), mismatch_label_keys=(), pod_labels=None):
+    if selector is None:
+        return None
+    requirements = [(k, "In", frozenset((v,)), 0) for k, v in (selector.get("matchLabels") or {}).items()]
+    for e in selector.get("matchExpressions") or ():
+        requirements.append((e["key"], e["operator"], frozenset(e.get("values") or ()), 0))
+    for key in match_label_keys or ():
+        if pod_labels and key in pod_labels:
+            requirements.append((key, "In", frozenset((pod_labels[key],)), 0))
+    for key in mismatch_label_keys or ():
+        if pod_labels and key in pod_labels:
+            requirements.append((key, "NotIn", frozenset((pod_labels[key],)), 0))
+    return tuple(requirements)
+
+
+def node_selector_term(term) -> tuple:
+    expressions = []
+    for e in term.get("matchExpressions") or ():
+        values = e.get("values") or ()
+        number = 0
+        if e["operator"] in ("Gt", "Lt"):
+            number = label_int(values[0]) if len(values) == 1 else None
+            if number is None:
+                raise SchedulingInputError(f"invalid {e['operator']} value for {e['key']}: {values!r}")
+        expressions.append((e["key"], e["operator"], frozenset(values), number))
+    fields = []
+    for f in term.get("matchFields") or ():
+        if f.get("key") != "metadata.name" or f["operator"] not in ("In", "NotIn"):
+            raise SchedulingInputError(f"unsupported matchFields requirement: {f!r}")
+        fields.append((f["operator"], frozenset(f.get("values") or ())))
+    return tuple(expressions), tuple(fields)
+
+
+# ---- pods ----------------------------------------------------------------------------
+
+
+def _container_requests(container) -> dict:
+    resources = container.get("resources")
+    if not resources:
+        return {}
+    requests = resources.get("requests") or {}
+    limits = resources.get("limits")
+    if limits:  # API defaulting: requests default to limits
+        requests = {**limits, **requests}
+    return {name: resource_amount(name, q) for name, q in requests.items()}
+
+
+def _nonzero(requests: dict) -> dict:
+    if "cpu" in requests and "memory" in requests:
+        return requests
+    out = dict(requests)
+    out.setdefault("cpu", DEFAULT_MILLI_CPU_REQUEST)
+    out.setdefault("memory", DEFAULT_MEMORY_REQUEST)
+    return out
+
+
+def _add(into: dict, more: dict) -> None:
+    for name, amount in more.items():
+        into[name] = into.get(name, 0) + amount
+
+
+def _max(into: dict, more: dict) -> None:
+    for name, amount in more.items():
+        if amount > into.get(name, 0):
+            into[name] = amount
+
+
+def _combine(containers, init_containers, overhead) -> dict:
+    requests: dict = {}
+    for c in containers:
+        _add(requests, c)
+    restartable: dict = {}
+    init_max: dict = {}
+    for container, sidecar in init_containers:
+        if sidecar:
+            _add(requests, container)
+            _add(restartable, container)
+            step = dict(restartable)
+        else:
+            step = dict(container)
+            _add(step, restartable)
+        _max(init_max, step)
+    _max(requests, init_max)
+    _add(requests, overhead)
+    return requests
+
+
+def pod_requests_pair(spec: dict) -> tuple[dict, dict]:
+    """Upstream's resourcehelper.PodRequests: containers plus sidecars, the largest init
+    step, plus overhead; and the same with missing cpu/memory container requests
+    defaulted (schedutil's non-zero requests, used for scoring)."""
+    containers = [_container_requests(c) for c in spec.get("containers") or ()]
+    init_specs = spec.get("initContainers")
+    overhead_spec = spec.get("overhead")
+    if not init_specs and not overhead_spec and len(containers) == 1:  # the common pod
+        only = containers[0]
+        return only, _nonzero(only)
+    inits = [(_container_requests(c), c.get("restartPolicy") == "Always") for c in init_specs or ()]
+    overhead = {n: resource_amount(n, q) for n, q in (overhead_spec or {}).items()}
+    requests = _combine(containers, inits, overhead)
+    nonzero = _combine([_nonzero(c) for c in containers], [(_nonzero(c), s) for c, s in inits], overhead)
+    return requests, nonzero
+
+
+def pod_requests(spec: dict, nonzero: bool = False) -> dict:
+    return pod_requests_pair(spec)[1 if nonzero else 0]
+
+
+def _pod_terms(terms, pod_namespace: str, pod_labels: dict, weighted: bool) -> tuple:
+    out = []
+    for entry in terms or ():
+        term = entry["podAffinityTerm"] if weighted else entry
+        namespaces = frozenset(term.get("namespaces") or ())
+        ns_selector = term.get("namespaceSelector")
+        if not namespaces and ns_selector is None:
+            namespaces = frozenset((pod_namespace,))
+        out.append((
+            label_selector(term.get("labelSelector"), term.get("matchLabelKeys"), term.get("mismatchLabelKeys"), pod_labels),
+            namespaces,
+            None if ns_selector is None else label_selector(ns_selector),
+            term.get("topologyKey", ""),
+            int(entry.get("weight", 0)) if weighted else 0,
+        ))
+    return tuple(out)
+
+
+def _start_time(pod: dict) -> int:
+    text = (pod.get("status") or {}).get("startTime") or (pod.get("metadata") or {}).get("creationTimestamp")
+    if not text:
+        return 0
+    return int(datetime.fromisoformat(text).timestamp() * 1_000_000)
+
+
+class ParsedPod:
+    """What every kernel reads about one pod (upstream's PodInfo plus PreFilter state)."""
+
+    __slots__ = (
+        "host_ports",
+        "images",
+        "key",
+        "labels",
+        "name",
+        "namespace",
+        "native",
+        "node_name",
+        "node_selector",
+        "nonzero_cpu",
+        "nonzero_memory",
+        "num_containers",
+        "preempt_never",
+        "preferred_affinity",
+        "preferred_anti_affinity",
+        "preferred_node_terms",
+        "priority",
+        "requests",
+        "require_all_topologies",
+        "required_affinity",
+        "required_anti_affinity",
+        "required_node_terms",
+        "sequence",
+        "spread_constraints",
+        "start_time",
+        "terminating",
+        "tolerations",
+    )
+
+    def __init__(self, pod: dict):
+        meta = pod.get("metadata") or {}
+        spec = pod.get("spec") or {}
+        self.namespace = meta.get("namespace") or "default"
+        self.name = meta.get("name", "")
+        self.key = f"{self.namespace}/{self.name}"
+        self.node_name = spec.get("nodeName") or ""
+        self.labels = dict(meta.get("labels") or {})
+        self.priority = int(spec.get("priority") or 0)
+        self.preempt_never = spec.get("preemptionPolicy") == "Never"
+        self.requests, nonzero = pod_requests_pair(spec)
+        self.nonzero_cpu = nonzero.get("cpu", 0)
+        self.nonzero_memory = nonzero.get("memory", 0)
+        ports = []
+        for c in spec.get("containers") or ():
+            for p in c.get("ports") or ():
+                if p.get("hostPort"):
+                    ip = p.get("hostIP") or "0.0.0.0"
+                    ports.append(("" if ip == "0.0.0.0" else ip, p.get("protocol") or "TCP", int(p["hostPort"])))
+        self.host_ports = tuple(ports)
+        self.tolerations = tuple(
+            (t.get("key") or "", t.get("operator") == "Exists", t.get("value") or "", t.get("effect") or "")
+            for t in spec.get("tolerations") or ()
+        )
+        self.node_selector = dict(spec.get("nodeSelector") or {})
+        affinity = spec.get("affinity")
+        node_affinity = (affinity.get("nodeAffinity") if affinity else None) or {}
+        required = node_affinity.get("requiredDuringSchedulingIgnoredDuringExecution")
+        self.required_node_terms = (
+            None if required is None else tuple(node_selector_term(t) for t in required.get("nodeSelectorTerms") or ())
+        )
+        self.preferred_node_terms = tuple(
+            (int(p["weight"]), node_selector_term(p.get("preference") or {}))
+            for p in node_affinity.get("preferredDuringSchedulingIgnoredDuringExecution") or ()
+        )
+        constraints = []
+        for c in spec.get("topologySpreadConstraints") or ():
+            when = c.get("whenUnsatisfiable") or "DoNotSchedule"
+            constraints.append((
+                int(c["maxSkew"]),
+                c["topologyKey"],
+                when,
+                label_selector(c.get("labelSelector"), c.get("matchLabelKeys"), (), self.labels),
+                int(c.get("minDomains") or 1) if when == "DoNotSchedule" else 1,
+                (c.get("nodeAffinityPolicy") or "Honor") == "Honor",
+                (c.get("nodeTaintsPolicy") or "Ignore") == "Honor",
+            ))
+        self.spread_constraints = tuple(constraints)
+        self.require_all_topologies = True
+        pod_affinity = (affinity.get("podAffinity") if affinity else None) or {}
+        anti = (affinity.get("podAntiAffinity") if affinity else None) or {}
+        ns, labels = self.namespace, self.labels
+        self.required_affinity = _pod_terms(pod_affinity.get("requiredDuringSchedulingIgnoredDuringExecution"), ns, labels, False) if pod_affinity else ()
+        self.required_anti_affinity = _pod_terms(anti.get("requiredDuringSchedulingIgnoredDuringExecution"), ns, labels, False) if anti else ()
+        self.preferred_affinity = _pod_terms(pod_affinity.get("preferredDuringSchedulingIgnoredDuringExecution"), ns, labels, True) if pod_affinity else ()
+        self.preferred_anti_affinity = _pod_terms(anti.get("preferredDuringSchedulingIgnoredDuringExecution"), ns, labels, True) if anti else ()
+        containers = list(spec.get("initContainers") or ()) + list(spec.get("containers") or ())
+        self.images = tuple(normalized_image_name(c["image"]) for c in containers if c.get("image"))
+        self.num_containers = len(containers)
+        self.start_time = _start_time(pod)
+        self.terminating = bool(meta.get("deletionTimestamp"))
+        self.sequence = 0  # set when the pod is added to a cluster: order of addition
+        self.native = None  # the native Cluster's compiled struct, cached for bind()
+
+    def placed_on(self, node_name: str) -> ParsedPod:
+        """A copy bound to node_name (the assumed pod after a scheduling decision)."""
+        clone = ParsedPod.__new__(ParsedPod)
+        for slot, getter in _SLOT_GETTERS:
+            setattr(clone, slot, getter(self))
+        clone.node_name = node_name
+        return clone
+
+    def has_affinity(self) -> bool:
+        return bool(self.required_affinity or self.required_anti_affinity or self.preferred_affinity or self.preferred_anti_affinity)
+
+
+_SLOT_GETTERS = tuple((slot, getattr(ParsedPod, slot).__get__) for slot in ParsedPod.__slots__)
+
+
+def parse_pod(pod) -> ParsedPod:
+    """ParsedPod, with malformed input reported as SchedulingInputError (never a crash)."""
+    if isinstance(pod, ParsedPod):
+        return pod
+    try:
+        return ParsedPod(pod)
+    except SchedulingInputError:
+        raise
+    except (KeyError, TypeError, ValueError, AttributeError, IndexError) as exc:
+        name = (pod.get("metadata") or {}).get("name") if isinstance(pod, dict) else None
+        raise SchedulingInputError(f"pod {name!r} cannot be read: {exc!r}") from None
+
+
+def parse_node(node) -> ParsedNode:
+    try:
+        return ParsedNode(node)
+    except SchedulingInputError:
+        raise
+    except (KeyError, TypeError, ValueError, AttributeError, IndexError) as exc:
+        raise SchedulingInputError(f"node cannot be read: {exc!r}") from None
+
+
+def zone_key(labels: dict) -> str:
+    """Upstream's utilnode.GetZoneKey: region + ":\\0:" + zone, "" without either label."""
+    zone = labels.get("topology.kubernetes.io/zone", labels.get("failure-domain.beta.kubernetes.io/zone", ""))
+    region = labels.get("topology.kubernetes.io/region", labels.get("failure-domain.beta.kubernetes.io/region", ""))
+    if not region and not zone:
+        return ""
+    return f"{region}:\x00:{zone}"
+
+
+class ParsedNode:
+    __slots__ = ("allocatable", "allowed_pods", "images", "labels", "name", "taints", "unschedulable", "zone")
+
+    def __init__(self, node: dict):
+        meta = node.get("metadata") or {}
+        spec = node.get("spec") or {}
+        status = node.get("status") or {}
+        self.name = meta["name"]
+        self.labels = dict(meta.get("labels") or {})
+        self.taints = tuple((t["key"], t.get("value") or "", t["effect"]) for t in spec.get("taints") or ())
+        self.unschedulable = bool(spec.get("unschedulable"))
+        allocatable = status.get("allocatable") or status.get("capacity") or {}
+        self.allocatable = {
+            name: resource_amount(name, q) for name, q in allocatable.items() if name in STANDARD_RESOURCES or is_scalar_resource(name)
+        }
+        self.allowed_pods = self.allocatable.pop("pods", 0)
+        images = []
+        for image in status.get("images") or ():
+            for name in image.get("names") or ():
+                images.append((name, int(image.get("sizeBytes") or 0)))
+        self.images = tuple(images)
+        self.zone = zone_key(self.labels)

@@ -1,0 +1,274 @@
+"""SchedulingBasic end to end: pyk8s-scheduler against a live pyk8s-apiserver.
+
+Shape (upstream scheduler_perf SchedulingBasic, 5000Nodes_10000Pods): 5000 nodes (4 cpu,
+32Gi, 110 pods), 1000 pods already placed (spec.nodeName set at create), 10,000 measured
+pods (pod-default: 100m cpu, 500Mi) created while the scheduler runs.
+
+Three processes, as in a cluster: the API server (native store, granian, 1 worker), the
+scheduler (``python -m pyk8s.cli.scheduler``, leader election off, uvloop) and this one,
+which loads objects and watches the measured pods.
+
+Load generator: this process, raw aiohttp on uvloop with a fixed number of concurrent
+POSTs (``--concurrency``, default 64) of pre-encoded orjson bodies; it is the same for
+every run and is counted in the measured window.  Throughput = measured pods / (first
+create sent .. last binding observed on a pods watch opened before the first create).
+
+    python benchmarks/sched_e2e.py                 # the full shape
+    python benchmarks/sched_e2e.py --quick         # 1000 nodes, 200 placed, 2000 measured
+
+Prints a table and writes benchmarks/results/sched_e2e.json.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import pathlib
+import platform
+import subprocess
+import sys
+import time
+
+import aiohttp
+import orjson
+
+sys.path.insert(0, str(pathlib.Path(__file__).resolve().parent))
+from _pods import REPO_ROOT  # noqa: E402  (falls back to the source tree when not installed)
+
+from pyk8s.apiserver.testing import APIServerProcess, free_port  # noqa: E402
+
+RESULTS = pathlib.Path(__file__).resolve().parent / "results"
+NAMESPACE = "sched-perf"
+UPSTREAM = {"ci_floor": 680, "developer_machine": 1300}
+TARGET = 5000
+
+
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU of a process and its descendants (granian forks its worker), from /proc."""
+    ticks = os.sysconf("SC_CLK_TCK")
+    children: dict[int, list[int]] = {}
+    stats: dict[int, list[str]] = {}
+    for entry in os.listdir("/proc"):
+        if entry.isdigit():
+            try:
+                fields = pathlib.Path(f"/proc/{entry}/stat").read_text().rsplit(")", 1)[1].split()
+            except OSError:
+                continue
+            stats[int(entry)] = fields
+            children.setdefault(int(fields[1]), []).append(int(entry))
+    total, todo = 0.0, [pid]
+    while todo:
+        current = todo.pop()
+        if current in stats:
+            total += (int(stats[current][11]) + int(stats[current][12])) / ticks
+        todo.extend(children.get(current, ()))
+    return total
+
+
+def node_body(i: int) -> bytes:
+    name = f"node-{i:05d}"
+    return orjson.dumps({
+        "apiVersion": "v1", "kind": "Node",
+        "metadata": {"name": name, "labels": {"kubernetes.io/hostname": name}},
+        "status": {"allocatable": {"cpu": "4", "memory": "32Gi", "pods": "110"},
+                   "capacity": {"cpu": "4", "memory": "32Gi", "pods": "110"},
+                   "conditions": [{"type": "Ready", "status": "True"}]},
+    })
+
+
+def pod_body(name: str, node: str | None = None) -> bytes:
+    spec = {"containers": [{"name": "pause", "image": "registry.k8s.io/pause:3.10",
+                            "resources": {"requests": {"cpu": "100m", "memory": "500Mi"}}}]}
+    if node:
+        spec["nodeName"] = node
+    return orjson.dumps({"apiVersion": "v1", "kind": "Pod",
+                         "metadata": {"name": name, "namespace": NAMESPACE, "labels": {"app": "perf"}}, "spec": spec})
+
+
+async def post_all(session: aiohttp.ClientSession, url: str, bodies: list[bytes], concurrency: int) -> float:
+    """POST every body with ``concurrency`` requests in flight; returns when the first was sent."""
+    headers = {"Content-Type": "application/json"}
+    iterator = iter(bodies)
+    first_sent: list[float] = []
+
+    async def worker():
+        for body in iterator:
+            if not first_sent:
+                first_sent.append(time.perf_counter())
+            for _attempt in range(5):
+                async with session.post(url, data=body, headers=headers) as response:
+                    await response.read()
+                    if response.status < 400 or response.status == 409:
+                        break
+                    if response.status not in (429, 500, 503):
+                        raise RuntimeError(f"POST {url}: {response.status}")
+                await asyncio.sleep(0.05)
+
+    await asyncio.gather(*(worker() for _ in range(concurrency)))
+    return first_sent[0]
+
+
+class BindingWatch:
+    """Counts measured pods seen with spec.nodeName on one pods watch."""
+
+    def __init__(self, base: str, session: aiohttp.ClientSession, prefix: str, expected: int) -> None:
+        self.base, self.session, self.prefix, self.expected = base, session, prefix, expected
+        self.bound: set[bytes] = set()
+        self.last_binding = 0.0
+        self.done = asyncio.Event()
+        self.started = asyncio.Event()
+
+    async def run(self, resource_version: str) -> None:
+        url = f"{self.base}/api/v1/namespaces/{NAMESPACE}/pods"
+        params = {"watch": "true", "resourceVersion": resource_version, "allowWatchBookmarks": "true"}
+        async with self.session.get(url, params=params, timeout=aiohttp.ClientTimeout(total=None)) as response:
+            self.started.set()
+            async for line in response.content:
+                event = orjson.loads(line)
+                obj = event["object"]
+                name = obj["metadata"].get("name", "")
+                if event["type"] == "MODIFIED" and name.startswith(self.prefix) and obj["spec"].get("nodeName"):
+                    if name not in self.bound:
+                        self.bound.add(name)
+                        self.last_binding = time.perf_counter()
+                        if len(self.bound) == self.expected:
+                            self.done.set()
+                            return
+
+
+async def wait_for_warm_up(session, base: str, timeout: float = 120.0) -> float:
+    """Create one pod and wait until the scheduler (informers synced) binds it."""
+    started = time.perf_counter()
+    await post_all(session, f"{base}/api/v1/namespaces/{NAMESPACE}/pods", [pod_body("warm-up")], 1)
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        async with session.get(f"{base}/api/v1/namespaces/{NAMESPACE}/pods/warm-up") as response:
+            if (orjson.loads(await response.read()).get("spec") or {}).get("nodeName"):
+                return time.perf_counter() - started
+        await asyncio.sleep(0.1)
+    raise RuntimeError("the scheduler did not bind the warm-up pod")
+
+
+async def measure(server_pid: int, metrics_port: int, base: str, nodes: int, placed: int, measured: int, concurrency: int, scheduler_cmd: list[str]) -> dict:
+    connector = aiohttp.TCPConnector(limit=concurrency + 8)
+    async with aiohttp.ClientSession(connector=connector) as session:
+        ns = orjson.dumps({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": NAMESPACE}})
+        await post_all(session, f"{base}/api/v1/namespaces", [ns], 1)
+        t = time.perf_counter()
+        await post_all(session, f"{base}/api/v1/nodes", [node_body(i) for i in range(nodes)], concurrency)
+        await post_all(session, f"{base}/api/v1/namespaces/{NAMESPACE}/pods",
+                       [pod_body(f"placed-{i:05d}", f"node-{i % nodes:05d}") for i in range(placed)], concurrency)
+        setup_seconds = time.perf_counter() - t
+        scheduler = subprocess.Popen(scheduler_cmd, stdin=subprocess.DEVNULL, env={**os.environ, "PYTHONUNBUFFERED": "1"})
+        try:
+            warm_up = await wait_for_warm_up(session, base)
+            async with session.get(f"{base}/api/v1/namespaces/{NAMESPACE}/pods", params={"limit": "1"}) as response:
+                rv = orjson.loads(await response.read())["metadata"]["resourceVersion"]
+            watch = BindingWatch(base, session, "measured-", measured)
+            watcher = asyncio.create_task(watch.run(rv))
+            await watch.started.wait()
+            bodies = [pod_body(f"measured-{i:05d}") for i in range(measured)]
+            created_done = None
+            bound_at_creates_done: list[int] = []
+
+            async def create():
+                nonlocal created_done
+                first = await post_all(session, f"{base}/api/v1/namespaces/{NAMESPACE}/pods", bodies, concurrency)
+                created_done = time.perf_counter()
+                bound_at_creates_done.append(len(watch.bound))
+                return first
+
+            cpu_before = (cpu_seconds(server_pid), cpu_seconds(scheduler.pid), time.process_time())
+            creating = asyncio.create_task(create())
+            try:
+                await asyncio.wait_for(watch.done.wait(), timeout=max(120.0, measured / 50))
+            finally:
+                watcher.cancel()
+            first_create = await creating
+            cpu_after = (cpu_seconds(server_pid), cpu_seconds(scheduler.pid), time.process_time())
+            async with session.get(f"http://127.0.0.1:{metrics_port}/metrics") as response:
+                attempts = {line.split('result="')[1].split('"')[0]: int(float(line.rsplit(" ", 1)[1]))
+                            for line in (await response.text()).splitlines()
+                            if line.startswith("scheduler_schedule_attempts_total{")}
+        finally:
+            scheduler.terminate()
+            try:
+                scheduler.wait(10)
+            except subprocess.TimeoutExpired:
+                scheduler.kill()
+        seconds = watch.last_binding - first_create
+        return {
+            "nodes": nodes, "placed": placed, "measured": measured, "bound": len(watch.bound),
+            "seconds": round(seconds, 3), "pods_per_s": round(measured / seconds, 1),
+            "create_seconds": round(created_done - first_create, 3),
+            "create_rate": round(measured / (created_done - first_create), 1),
+            "setup_seconds": round(setup_seconds, 2), "warm_up_seconds": round(warm_up, 2),
+            "scheduler_attempts": attempts,
+            "bound_when_creates_done": bound_at_creates_done[0],
+            # CPU seconds each process spent in the measured window: where the time goes.
+            "cpu_seconds": {name: round(after - before, 2) for name, before, after in
+                            zip(("apiserver", "scheduler", "loader+watch"), cpu_before, cpu_after)},
+        }
+
+
+def print_table(row: dict) -> None:
+    lines = [
+        ("shape", f"SchedulingBasic {row['nodes']} nodes, {row['placed']} placed, {row['measured']} measured"),
+        ("bound", f"{row['bound']}/{row['measured']}"),
+        ("first create -> last binding", f"{row['seconds']:.2f} s"),
+        ("pyk8s end to end", f"{row['pods_per_s']:.0f} pods/s"),
+        ("  (creates alone)", f"{row['create_rate']:.0f} pods/s in {row['create_seconds']:.2f} s; "
+                              f"{row['bound_when_creates_done']} bound by then"),
+        ("upstream CI floor", f"{UPSTREAM['ci_floor']} pods/s  (x{row['pods_per_s'] / UPSTREAM['ci_floor']:.1f})"),
+        ("upstream dev machine", f"~{UPSTREAM['developer_machine']} pods/s  (x{row['pods_per_s'] / UPSTREAM['developer_machine']:.1f})"),
+        ("scheduler attempts", ", ".join(f"{k} {v}" for k, v in sorted(row["scheduler_attempts"].items()))),
+        ("CPU s in window", ", ".join(f"{k} {v}" for k, v in row["cpu_seconds"].items())),
+        ("target", f">= {TARGET} pods/s: {'met' if row['pods_per_s'] >= TARGET else 'NOT met'}"),
+    ]
+    width = max(len(k) for k, _ in lines)
+    for key, value in lines:
+        print(f"{key:<{width}}  {value}")
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--quick", action="store_true", help="1000 nodes, 200 placed, 2000 measured")
+    parser.add_argument("--concurrency", type=int, default=64, help="concurrent POSTs of the load generator")
+    parser.add_argument("--profile-scheduler", metavar="FILE", help="run the scheduler under cProfile, stats to FILE")
+    parser.add_argument("--storage", default="native", choices=("native", "reference"))
+    args = parser.parse_args(argv)
+    nodes, placed, measured = (1000, 200, 2000) if args.quick else (5000, 1000, 10_000)
+    # The scheduler's pods watch sees two events per measured pod in a burst: a watch buffer
+    # below that would expire it (410) and force a re-list mid-run.
+    metrics_port = free_port()
+    with APIServerProcess(args.storage, extra_args=("--watch-buffer", "100000", "--log-level", "warning")) as server:
+        profiler = ["-m", "cProfile", "-o", args.profile_scheduler] if args.profile_scheduler else []
+        scheduler_cmd = [sys.executable, "-P", *profiler, "-m", "pyk8s.cli.scheduler", "--server", server.url,
+                         "--leader-elect=false", f"--metrics-port={metrics_port}", "--log-level", "warning"]
+        try:
+            import uvloop
+            runner = asyncio.Runner(loop_factory=uvloop.new_event_loop)
+        except ImportError:  # pragma: no cover
+            runner = asyncio.Runner()
+        with runner:
+            row = runner.run(measure(server.process.pid, metrics_port, server.url, nodes, placed, measured, args.concurrency, scheduler_cmd))
+    row.update(storage=args.storage, concurrency=args.concurrency)
+    print_table(row)
+    RESULTS.mkdir(exist_ok=True)
+    report = {
+        "benchmark": "sched_e2e", "started": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+        "machine": {"python": platform.python_version(), "platform": platform.platform(), "cpus": os.cpu_count()},
+        "load_generator": f"this process: aiohttp + uvloop, {args.concurrency} concurrent POSTs of pre-encoded orjson bodies",
+        "processes": ["pyk8s-apiserver (granian, 1 worker)", "pyk8s-scheduler (python -m pyk8s.cli.scheduler)", "loader + watch"],
+        "rows": [row],
+        "upstream_pods_per_s": UPSTREAM, "target_pods_per_s": TARGET, "meets_target": row["pods_per_s"] >= TARGET,
+        "source_tree": str(REPO_ROOT),
+    }
+    (RESULTS / "sched_e2e.json").write_text(json.dumps(report, indent=2) + "\n")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

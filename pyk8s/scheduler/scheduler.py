@@ -1,0 +1,498 @@
+"""The scheduler process: informers feed a ``Cluster`` and a ``SchedulingQueue``; one loop
+pops pods and runs the scheduling cycle; binding runs concurrently (upstream's binding
+cycle), so the next pod's cycle starts while the previous binding is on the wire.
+
+    async with ApiClient("http://127.0.0.1:8080") as client:
+        scheduler = Scheduler(client)
+        task = asyncio.create_task(scheduler.run())
+        ...
+        await scheduler.stop()
+
+Per pod (the numbered steps of ``_cycle``):
+
+1. ``schedule_one`` (PreFilter, Filter, Score in the native core).
+2. No node: the PodScheduled condition becomes False/Unschedulable with upstream's message
+   and a FailedScheduling Event is recorded; PostFilter (DefaultPreemption) may nominate a
+   node: ``status.nominatedNodeName`` is set and the victims are deleted through the API
+   (Preempted Events).  The pod waits in unschedulable until an event moves it (a victim's
+   deletion is one).
+3. A node: the pod is assumed (counted against the node in ``Cluster`` at once), then a
+   binding task POSTs ``pods/{name}/binding``.  Success: a Scheduled Event, and the watch
+   later confirms the assumed pod.  Failure: the pod is forgotten and retried after
+   back-off.
+
+Explainability: with ``explain=True`` (``--explain``) or the pod annotation
+``scheduler.pyk8s.io/explain: "true"``, the decision's per-node, per-plugin filter results
+and scores are written to the pod annotation ``scheduler.pyk8s.io/explanation`` (JSON; the
+``explain_top_nodes`` best-scored feasible nodes, then failing nodes, up to that many).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import socket
+import time
+import uuid
+from collections.abc import Mapping
+
+import orjson
+
+from pyk8s.client import (
+    NAMESPACES, NODES, PODS, ApiClient, ApiError, LeaderElector, NotFound, SharedInformerFactory,
+    TransportError,
+)
+
+from ._base import ScheduleResult
+from ._objects import SchedulingInputError
+from ._pipeline import PipelinedWriter
+from .cluster import Cluster
+from .events import EventRecorder
+from .metrics import SchedulerMetrics, serve_http
+from .queue import (
+    DEFAULT_MAX_IN_UNSCHEDULABLE, EXPLANATION_ANNOTATION, QueuedPod, SchedulingQueue, pod_key,
+)
+
+__all__ = ["Scheduler", "EXPLAIN_ANNOTATION", "EXPLANATION_ANNOTATION"]
+
+log = logging.getLogger(__name__)
+
+EXPLAIN_ANNOTATION = "scheduler.pyk8s.io/explain"
+_TERMINAL_PHASES = ("Succeeded", "Failed")
+_UNSCHEDULABLE_FLUSH_PERIOD = 30.0  # upstream flushes unschedulablePods every 30 s
+_YIELD_EVERY = 32  # cycles between yields to the loop, so informers and binders keep up
+
+
+def _node_relevant(node: Mapping) -> tuple:
+    """What a NodeUpdate must change to be worth re-trying unschedulable pods (heartbeats and
+    conditions are not)."""
+    meta, spec, status = node.get("metadata") or {}, node.get("spec") or {}, node.get("status") or {}
+    return (meta.get("labels"), spec.get("taints"), spec.get("unschedulable"), status.get("allocatable"))
+
+
+def _node_changed(old: Mapping, new: Mapping) -> bool:
+    return _node_relevant(old) != _node_relevant(new) or (old.get("status") or {}).get("images") != (
+        new.get("status") or {}).get("images")
+
+
+_POD_PLACEMENT_REASONS = ("pod topology spread constraints", "match pod affinity rules")
+
+
+def _rejected_by_pod_placement(entry: QueuedPod) -> bool:
+    return any(marker in reason for reason in entry.reasons for marker in _POD_PLACEMENT_REASONS)
+
+
+class Scheduler:
+    def __init__(
+        self,
+        client: ApiClient,
+        config: Mapping | str | None = None,
+        *,
+        leader_elect: bool = False,
+        identity: str | None = None,
+        lease_name: str = "kube-scheduler",
+        lease_namespace: str = "kube-system",
+        lease_duration: float = 15.0,
+        renew_deadline: float = 10.0,
+        retry_period: float = 2.0,
+        metrics_port: int | None = None,
+        metrics_host: str = "127.0.0.1",
+        explain: bool = False,
+        explain_top_nodes: int = 20,
+        max_binds_in_flight: int = 256,
+        initial_backoff: float | None = None,
+        max_backoff: float | None = None,
+        max_in_unschedulable: float = DEFAULT_MAX_IN_UNSCHEDULABLE,
+        preemption_grace_period: int | None = 0,
+        seed: int = 0,
+    ) -> None:
+        """``config``: KubeSchedulerConfiguration (dict or YAML); its podInitialBackoffSeconds
+        and podMaxBackoffSeconds apply unless given here.  ``preemption_grace_period``: the
+        gracePeriodSeconds victims are deleted with (upstream passes the victim's own; 0
+        here by default because no kubelet finishes bound pods; None = the victim's own)."""
+        if isinstance(config, str):
+            import yaml
+            config = yaml.safe_load(config) or {}
+        config = dict(config or {})
+        self.client = client
+        self.config = config
+        self.cluster = Cluster(config, seed=seed)
+        self.queue = SchedulingQueue(
+            initial_backoff=initial_backoff if initial_backoff is not None else float(config.get("podInitialBackoffSeconds", 1)),
+            max_backoff=max_backoff if max_backoff is not None else float(config.get("podMaxBackoffSeconds", 10)),
+            max_in_unschedulable=max_in_unschedulable,
+        )
+        self.identity = identity or f"{socket.gethostname()}_{uuid.uuid4()}"
+        self.leader_elect = leader_elect
+        self.lease = (lease_name, lease_namespace, lease_duration, renew_deadline, retry_period)
+        self.metrics = SchedulerMetrics(self.queue.pending)
+        self.metrics_port = metrics_port
+        self.metrics_host = metrics_host
+        self.explain = explain
+        self.explain_top_nodes = explain_top_nodes
+        self.preemption_grace_period = preemption_grace_period
+        # Bindings and events, one each per pod, go through pipelined connections.
+        self.writer = PipelinedWriter(client)
+        self.events = EventRecorder(self.writer, instance=self.identity)
+        self.assumed: dict[str, str] = {}  # pod key -> node it was assumed onto
+        self._orphans: dict[str, dict[str, dict]] = {}  # node -> {key: pod} bound before the node arrived
+        self._condition_sent: dict[str, str] = {}  # pod key -> last Unschedulable message written
+        self._bind_slots = asyncio.Semaphore(max_binds_in_flight)
+        self._background: set[asyncio.Task] = set()
+        self._stopping = asyncio.Event()
+        self._leading = asyncio.Event()
+        self.elector: LeaderElector | None = None
+        self.informers = SharedInformerFactory(client)
+        self._http_runner = None
+        self.bound_port: int | None = None
+
+    # ---- lifecycle -------------------------------------------------------------------------
+    async def run(self) -> None:
+        """Serve metrics, sync informers, then (after winning the lease, with leader election)
+        schedule until ``stop()`` or until leadership is lost."""
+        if self.metrics_port is not None:
+            self._http_runner, self.bound_port = await serve_http(self.metrics, self.metrics_host, self.metrics_port)
+        self._start_informers()
+        try:
+            await self.informers.wait_for_cache_sync()
+            if self.leader_elect:
+                name, namespace, duration, deadline, retry = self.lease
+                self.elector = LeaderElector(
+                    self.client, name=name, namespace=namespace, identity=self.identity,
+                    on_started_leading=self._lead, lease_duration=duration, renew_deadline=deadline, retry_period=retry,
+                )
+                stop = asyncio.create_task(self._stopping.wait())
+                election = asyncio.create_task(self.elector.run())
+                await asyncio.wait({stop, election}, return_when=asyncio.FIRST_COMPLETED)
+                for task in (stop, election):
+                    task.cancel()
+                await asyncio.gather(stop, election, return_exceptions=True)
+            else:
+                lead = asyncio.create_task(self._lead())
+                stop = asyncio.create_task(self._stopping.wait())
+                await asyncio.wait({stop, lead}, return_when=asyncio.FIRST_COMPLETED)
+                for task in (stop, lead):
+                    task.cancel()
+                await asyncio.gather(stop, lead, return_exceptions=True)
+        finally:
+            self.queue.close()
+            self.writer.close()
+            await self.informers.shutdown()
+            if self._http_runner is not None:
+                await self._http_runner.cleanup()
+
+    async def stop(self) -> None:
+        self._stopping.set()
+
+    def is_leader(self) -> bool:
+        return self._leading.is_set()
+
+    async def wait_until_leading(self, timeout: float | None = None) -> bool:
+        try:
+            await asyncio.wait_for(self._leading.wait(), timeout)
+        except TimeoutError:
+            return False
+        return True
+
+    async def _lead(self) -> None:
+        self._leading.set()
+        log.info("%s: scheduling", self.identity)
+        workers = [
+            asyncio.create_task(self._schedule_loop(), name="schedule-loop"),
+            asyncio.create_task(self.events.run(), name="events"),
+            asyncio.create_task(self._flush_loop(), name="flush-unschedulable"),
+        ]
+        try:
+            await asyncio.gather(*workers)
+        finally:
+            self._leading.clear()
+            for task in workers:
+                task.cancel()
+            pending = list(self._background)
+            for task in pending:
+                task.cancel()
+            await asyncio.gather(*workers, *pending, return_exceptions=True)
+
+    async def _flush_loop(self) -> None:
+        while True:
+            await asyncio.sleep(_UNSCHEDULABLE_FLUSH_PERIOD)
+            self.queue.flush_unschedulable()
+
+    def _spawn(self, coroutine) -> None:
+        task = asyncio.create_task(coroutine)
+        self._background.add(task)
+        task.add_done_callback(self._background.discard)
+
+    # ---- informers -----------------------------------------------------------------------
+    def _start_informers(self) -> None:
+        nodes = self.informers.informer(NODES)
+        nodes.add_event_handler(self._node_added, self._node_updated, self._node_deleted)
+        namespaces = self.informers.informer(NAMESPACES)
+        namespaces.add_event_handler(self._namespace_seen, lambda _old, new: self._namespace_seen(new))
+        pods = self.informers.informer(PODS)
+        pods.add_event_handler(self._pod_added, self._pod_updated, self._pod_deleted)
+        self.informers.start()
+
+    def _node_added(self, node: dict) -> None:
+        self.cluster.add_node(node)
+        name = node["metadata"]["name"]
+        for pod in self._orphans.pop(name, {}).values():
+            self._assigned_pod_upsert(pod)
+        self.queue.move_all("NodeAdd")
+
+    def _node_updated(self, old: dict, new: dict) -> None:
+        if not _node_changed(old, new):
+            return
+        self.cluster.update_node(new)
+        if _node_relevant(old) != _node_relevant(new):
+            self.queue.move_all("NodeUpdate")
+
+    def _node_deleted(self, node: dict) -> None:
+        name = node["metadata"]["name"]
+        self.cluster.remove_node(name)
+        self._orphans.pop(name, None)
+        for key in [k for k, n in self.assumed.items() if n == name]:
+            del self.assumed[key]
+
+    def _namespace_seen(self, namespace: dict) -> None:
+        meta = namespace.get("metadata") or {}
+        labels = meta.get("labels") or {}
+        if self.cluster.namespace_labels.get(meta.get("name")) != labels:
+            self.cluster.set_namespace_labels(meta["name"], labels)
+            self.queue.move_all("NamespaceUpdate")
+
+    def _responsible(self, pod: Mapping) -> bool:
+        name = (pod.get("spec") or {}).get("schedulerName") or "default-scheduler"
+        return name in self.cluster.profiles
+
+    def _pod_added(self, pod: dict) -> None:
+        if (pod.get("spec") or {}).get("nodeName"):
+            self._assigned_pod_upsert(pod)
+        elif self._responsible(pod) and not pod["metadata"].get("deletionTimestamp"):
+            self.queue.add(pod)
+
+    def _pod_updated(self, old: dict, new: dict) -> None:
+        if (new.get("spec") or {}).get("nodeName"):
+            if not (old.get("spec") or {}).get("nodeName"):
+                self.queue.delete(new)
+                self._condition_sent.pop(pod_key(new), None)
+            self._assigned_pod_upsert(new, old)
+        elif self._responsible(new):
+            if new["metadata"].get("deletionTimestamp"):
+                self.queue.delete(new)
+            else:
+                self.queue.update(old, new)
+
+    def _pod_deleted(self, pod: dict) -> None:
+        key = pod_key(pod)
+        self.queue.delete(key)
+        self._condition_sent.pop(key, None)
+        self.assumed.pop(key, None)
+        node = (pod.get("spec") or {}).get("nodeName")
+        if node in self._orphans:
+            self._orphans[node].pop(key, None)
+        if key in self.cluster.pods:
+            self.cluster.remove_pod(key)
+            self.queue.move_all("AssignedPodDelete")
+
+    def _assigned_pod_upsert(self, pod: dict, old: dict | None = None) -> None:
+        key = pod_key(pod)
+        node = pod["spec"]["nodeName"]
+        if (pod.get("status") or {}).get("phase") in _TERMINAL_PHASES:
+            # A finished pod frees its node (upstream's scheduler does not cache them).
+            if key in self.cluster.pods:
+                self.cluster.remove_pod(key)
+                self.queue.move_all("AssignedPodDelete")
+            self.assumed.pop(key, None)
+            return
+        if node not in self.cluster.nodes:
+            self._orphans.setdefault(node, {})[key] = pod
+            return
+        meta = pod["metadata"]
+        if self.assumed.get(key) == node:
+            del self.assumed[key]  # confirmed by the watch: the assumed entry stays
+            if not meta.get("deletionTimestamp"):
+                self._assigned_pod_added()
+                return
+        known = self.cluster.pods.get(key)
+        if known is not None and known.node_name == node and old is not None:
+            old_meta = old.get("metadata") or {}
+            if old_meta.get("labels") == meta.get("labels") and bool(old_meta.get("deletionTimestamp")) == bool(meta.get("deletionTimestamp")):
+                return
+        self.cluster.add_pod(pod)
+        if known is None:
+            self._assigned_pod_added()
+        elif old is not None and (old.get("metadata") or {}).get("labels") != meta.get("labels"):
+            self.queue.move_all("AssignedPodUpdate")
+
+    def _assigned_pod_added(self) -> None:
+        """AssignedPodAdd can only help pods rejected by PodTopologySpread (a domain's count
+        rose) or by required pod affinity (a matching pod arrived)."""
+        if self.queue.pending()["unschedulable"]:
+            self.queue.move_all("AssignedPodAdd", _rejected_by_pod_placement)
+
+    # ---- the scheduling cycle ------------------------------------------------------------
+    async def _schedule_loop(self) -> None:
+        since_yield = 0
+        while True:
+            if self._bind_slots.locked():
+                await self._bind_slots.acquire()  # back-pressure: wait for a binding to finish
+                self._bind_slots.release()
+            entry = self.queue.pop_nowait()
+            if entry is None:
+                entry = await self.queue.pop()
+                if entry is None:
+                    return
+                since_yield = 0
+            self._cycle(entry)
+            since_yield += 1
+            if since_yield >= _YIELD_EVERY:
+                since_yield = 0
+                await asyncio.sleep(0)
+
+    def _cycle(self, entry: QueuedPod) -> None:
+        pod = entry.pod
+        cycle = self.queue.scheduling_cycle
+        started = time.perf_counter()
+        annotations = (pod.get("metadata") or {}).get("annotations") or {}
+        explain = self.explain or annotations.get(EXPLAIN_ANNOTATION) == "true"
+        try:
+            profile = self.cluster.profile_for(pod)
+            result = self.cluster.schedule_one(pod, explain=explain)
+        except SchedulingInputError as error:
+            self.metrics.observe_attempt("error", (pod.get("spec") or {}).get("schedulerName") or "default-scheduler",
+                                         time.perf_counter() - started)
+            self.events.record(pod, "Warning", "FailedScheduling", str(error), "Scheduling")
+            self.queue.add_backoff(entry)
+            return
+        if explain:
+            self._spawn(self._write_explanation(pod, result))
+        if result.node_name is None:
+            self._unschedulable(entry, cycle, profile, result, started)
+            return
+        node = result.node_name
+        state: dict = {}
+        for plugin in profile.plugins.get("reserve", ()):
+            status = plugin.reserve(state, pod, node)
+            if not status.ok:
+                self.metrics.observe_attempt("error", profile.scheduler_name, time.perf_counter() - started)
+                self.queue.add_backoff(entry)
+                return
+        self.cluster.bind(pod, node)  # assume: the node counts the pod from now on
+        self.assumed[entry.key] = node
+        self._spawn(self._bind(entry, node, profile.scheduler_name, started))
+
+    def _unschedulable(self, entry: QueuedPod, cycle: int, profile, result: ScheduleResult, started: float) -> None:
+        pod = entry.pod
+        message = result.message
+        nomination = None
+        for plugin in profile.plugins.get("postFilter", ()):
+            self.metrics.preemption_attempts += 1
+            status, nomination = plugin.post_filter({}, pod, result)
+            if status.ok:
+                break
+            if status.reasons:
+                message = f"{message} {'; '.join(status.reasons)}."
+        self.metrics.observe_attempt("unschedulable", profile.scheduler_name, time.perf_counter() - started)
+        self.queue.add_unschedulable(entry, cycle, result.reasons)
+        self.events.record(pod, "Warning", "FailedScheduling", message, "Scheduling")
+        nominated = nomination.node_name if nomination is not None else None
+        if self._condition_sent.get(entry.key) != message or nominated:
+            self._condition_sent[entry.key] = message
+            self._spawn(self._write_unschedulable(pod, message, nominated))
+        if nominated:
+            self._spawn(self._preempt(pod, nomination))
+
+    async def _bind(self, entry: QueuedPod, node: str, profile: str, started: float) -> None:
+        meta = entry.pod["metadata"]
+        body = {
+            "apiVersion": "v1", "kind": "Binding",
+            "metadata": {"name": meta["name"], "namespace": meta.get("namespace") or "default", "uid": meta.get("uid")},
+            "target": {"apiVersion": "v1", "kind": "Node", "name": node},
+        }
+        async with self._bind_slots:
+            try:
+                await self.writer.request("POST", PODS.path(body["metadata"]["namespace"], meta["name"], "binding"), orjson.dumps(body))
+            except (ApiError, TransportError) as error:
+                self._forget(entry.key, node)
+                self.metrics.observe_attempt("error", profile, time.perf_counter() - started)
+                if not isinstance(error, NotFound):
+                    self.events.record(entry.pod, "Warning", "FailedScheduling", f"Binding rejected: {error}", "Binding")
+                self.queue.add_backoff(entry)
+                return
+        self.metrics.observe_attempt("scheduled", profile, time.perf_counter() - started)
+        self.queue.done(entry.key)
+        self.events.record(entry.pod, "Normal", "Scheduled",
+                           f"Successfully assigned {meta.get('namespace') or 'default'}/{meta['name']} to {node}", "Binding")
+
+    def _forget(self, key: str, node: str) -> None:
+        if self.assumed.get(key) == node:
+            del self.assumed[key]
+            self.cluster.remove_pod(key)
+            self.queue.move_all("AssignedPodDelete")
+
+    async def _write_unschedulable(self, pod: dict, message: str, nominated: str | None) -> None:
+        meta = pod["metadata"]
+        now = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
+        status: dict = {"conditions": [{
+            "type": "PodScheduled", "status": "False", "reason": "Unschedulable", "message": message,
+            "lastProbeTime": None, "lastTransitionTime": now,
+        }]}
+        if nominated:
+            status["nominatedNodeName"] = nominated
+        try:
+            await self.client.patch(PODS, meta["name"], {"status": status}, namespace=meta.get("namespace") or "default",
+                                    subresource="status", patch_type="strategic")
+        except (ApiError, TransportError) as error:
+            log.debug("PodScheduled condition of %s not written: %s", meta["name"], error)
+            self._condition_sent.pop(pod_key(pod), None)
+
+    async def _preempt(self, preemptor: dict, nomination) -> None:
+        """Delete the victims; the preemptor is retried when their deletions arrive."""
+        preemptor_meta = preemptor["metadata"]
+        for victim_key in nomination.victims:
+            namespace, name = victim_key.split("/", 1)
+            victim = self.informers.informer(PODS).indexer.get(victim_key)
+            try:
+                await self.client.delete(PODS, name, namespace=namespace, grace_period_seconds=self._victim_grace(victim))
+            except NotFound:
+                continue
+            except (ApiError, TransportError) as error:
+                log.warning("preemption of %s for %s failed: %s", victim_key, preemptor_meta["name"], error)
+                continue
+            if victim is not None:
+                self.events.record(victim, "Normal", "Preempted",
+                                   f"Preempted by pod {preemptor_meta.get('uid')} on node {nomination.node_name}", "Preempting")
+
+    def _victim_grace(self, victim: dict | None) -> int | None:
+        if self.preemption_grace_period is not None or victim is None:
+            return self.preemption_grace_period
+        return (victim.get("spec") or {}).get("terminationGracePeriodSeconds")
+
+    async def _write_explanation(self, pod: dict, result: ScheduleResult) -> None:
+        meta = pod["metadata"]
+        text = orjson.dumps(self.explanation(result)).decode()
+        try:
+            await self.client.patch(PODS, meta["name"], {"metadata": {"annotations": {EXPLANATION_ANNOTATION: text}}},
+                                    namespace=meta.get("namespace") or "default")
+        except (ApiError, TransportError) as error:
+            log.debug("explanation of %s not written: %s", meta["name"], error)
+
+    def explanation(self, result: ScheduleResult) -> dict:
+        """The JSON written to scheduler.pyk8s.io/explanation: feasible nodes by total score
+        (best first), then failing nodes, at most ``explain_top_nodes`` in all."""
+        ex = result.explain
+        nodes = []
+        if ex is not None:
+            feasible = sorted(ex.totals, key=lambda n: (-ex.totals[n], n))
+            for name in feasible:
+                nodes.append({"name": name, "filter": "passed", "scores": ex.scores.get(name, {}), "total": ex.totals[name]})
+            for name, (plugin, reasons) in ex.filter.items():
+                if plugin is not None:
+                    nodes.append({"name": name, "filter": {"plugin": plugin, "reasons": list(reasons)}})
+        return {
+            "node": result.node_name, "message": result.message, "numAllNodes": result.num_all_nodes,
+            "evaluatedNodes": result.evaluated_nodes, "feasibleNodes": result.feasible_nodes,
+            "reasons": result.reasons, "nodes": nodes[: self.explain_top_nodes], "truncated": len(nodes) > self.explain_top_nodes,
+            "scheduler": self.identity,
+        }

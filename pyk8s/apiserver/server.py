@@ -36,7 +36,9 @@ class ServerConfig:
     compaction_interval: float = 60.0
     compaction_retention: float = 300.0
     event_ttl: float = 3600.0
-    watch_buffer: int = 10000
+    # Events a watcher may fall behind before it is expired (410) and must re-list.  A burst
+    # of 10k pods is ~20k events for a scheduler's pods watch: the bound must absorb that.
+    watch_buffer: int = 100_000
     backpressure: int = DEFAULT_BACKPRESSURE
     backlog: int = DEFAULT_BACKLOG
     log_level: str = "info"

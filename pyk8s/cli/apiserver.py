@@ -45,7 +45,7 @@ def parse_args(argv: list[str] | None = None) -> ServerConfig:
         "--event-ttl", type=_duration, default=3600.0, metavar="DURATION",
         help="how long events are kept after they last happened: seconds or a Go duration such as 1h, 30m (default 1h)",
     )
-    parser.add_argument("--watch-buffer", type=int, default=10000, help="events buffered per watcher before it is expired")
+    parser.add_argument("--watch-buffer", type=int, default=100_000, help="events buffered per watcher before it is expired")
     parser.add_argument(
         "--max-inflight", type=int, default=DEFAULT_BACKPRESSURE,
         help="concurrent requests, open watches included (granian backpressure)",

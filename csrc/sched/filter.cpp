@@ -183,24 +183,39 @@ bool Scheduler::filter_plugin(uint8_t plugin, const PodSpec& pod, int32_t node, 
       status.reason = kNodeAffinityMismatch;
       return false;
     case kNodePorts:
-      for (const auto& wanted : pod.host_ports)
+      for (const auto& wanted : pod.host_ports) {
         for (const auto& used : table_.used_ports_[node])
           if (wanted.conflicts(used)) {
             status.reason = kPortsConflict;
             return false;
           }
+        for (int32_t id : table_.nominated_on_[node]) {
+          if (!nominated_counts(id, pod)) continue;
+          for (const auto& used : table_.nominated_[id].host_ports)
+            if (wanted.conflicts(used)) {
+              status.reason = kPortsConflict;
+              return false;
+            }
+        }
+      }
       return true;
     case kNodeResourcesFit: {
       uint16_t bits = 0;
-      if (table_.pod_count_[node] + 1 > table_.alloc_pods_[node]) bits |= kTooManyPods;
+      int64_t pods = table_.pod_count_[node], cpu = table_.req_cpu_[node], mem = table_.req_mem_[node],
+              eph = table_.req_eph_[node];
+      for (int32_t id : table_.nominated_on_[node]) {
+        if (!nominated_counts(id, pod)) continue;
+        const Resources& n = table_.nominated_[id].requests;
+        ++pods, cpu += n.milli_cpu, mem += n.memory, eph += n.ephemeral_storage;
+      }
+      if (pods + 1 > table_.alloc_pods_[node]) bits |= kTooManyPods;
       const Resources& r = pod.requests;
-      if (r.milli_cpu > 0 && r.milli_cpu > table_.alloc_cpu_[node] - table_.req_cpu_[node]) bits |= kCpu;
-      if (r.memory > 0 && r.memory > table_.alloc_mem_[node] - table_.req_mem_[node]) bits |= kMemory;
-      if (r.ephemeral_storage > 0 && r.ephemeral_storage > table_.alloc_eph_[node] - table_.req_eph_[node])
-        bits |= kEphemeral;
+      if (r.milli_cpu > 0 && r.milli_cpu > table_.alloc_cpu_[node] - cpu) bits |= kCpu;
+      if (r.memory > 0 && r.memory > table_.alloc_mem_[node] - mem) bits |= kMemory;
+      if (r.ephemeral_storage > 0 && r.ephemeral_storage > table_.alloc_eph_[node] - eph) bits |= kEphemeral;
       for (const auto& [resource, amount] : r.extended) {
         if (amount == 0) continue;
-        if (amount > table_.ext_alloc(resource, node) - table_.ext_requested(resource, node)) {
+        if (amount > table_.ext_alloc(resource, node) - ext_used(pod, resource, node)) {
           if (!(bits & kExtended)) status.detail = resource;
           bits |= kExtended;
         }
@@ -270,8 +285,25 @@ bool Scheduler::filter_plugin(uint8_t plugin, const PodSpec& pod, int32_t node, 
 // failure message names them all).
 void Scheduler::insufficient_extended(const PodSpec& pod, int32_t node, std::vector<Id>& out) const {
   for (const auto& [resource, amount] : pod.requests.extended)
-    if (amount != 0 && amount > table_.ext_alloc(resource, node) - table_.ext_requested(resource, node))
+    if (amount != 0 && amount > table_.ext_alloc(resource, node) - ext_used(pod, resource, node))
       out.push_back(resource);
+}
+
+// Upstream adds nominated pods of priority >= the pod's (other than the pod itself) to
+// the node before running Filter.  Only their requests, host ports and pod slot are
+// counted here: the kernels keep no per-node copy to add them to.
+bool Scheduler::nominated_counts(int32_t id, const PodSpec& pod) const {
+  return id != self_nominated_ && table_.nominated_[id].priority >= pod.priority;
+}
+
+int64_t Scheduler::ext_used(const PodSpec& pod, Id resource, int32_t node) const {
+  int64_t used = table_.ext_requested(resource, node);
+  for (int32_t id : table_.nominated_on_[node]) {
+    if (!nominated_counts(id, pod)) continue;
+    for (const auto& [r, amount] : table_.nominated_[id].requests.extended)
+      if (r == resource) used += amount;
+  }
+  return used;
 }
 
 NodeStatus Scheduler::filter(const PodSpec& pod, int32_t node) const {

@@ -56,6 +56,7 @@ int32_t NodeTable::add_node(NodeAttributes a) {
     images_.emplace_back();
     pods_.emplace_back();
     pods_with_affinity_.push_back(0);
+    nominated_on_.emplace_back();
     zone_of_.push_back(kNoId);
   }
   alive_[slot] = 1;
@@ -66,6 +67,7 @@ int32_t NodeTable::add_node(NodeAttributes a) {
   images_[slot].clear();
   pods_[slot].clear();
   pods_with_affinity_[slot] = 0;
+  nominated_on_[slot].clear();
   zone_insert(slot, a.zone);
   set_attributes(slot, a);
   order_dirty_ = true;
@@ -119,6 +121,8 @@ void NodeTable::rebuild_order() const {
 void NodeTable::remove_node(int32_t slot) {
   auto pods = pods_[slot];
   for (int32_t pod : pods) remove_pod(pod);
+  auto nominated = nominated_on_[slot];
+  for (int32_t id : nominated) remove_nominated(id);
   for (const auto& image : images_[slot]) image_nodes_[image.first]--;
   images_[slot].clear();
   alive_[slot] = 0;
@@ -206,6 +210,34 @@ void NodeTable::detach_pod(int32_t id) {
 
 void NodeTable::attach_pod(int32_t id) {
   if (!placed_[id].attached) account(id, +1);
+}
+
+int32_t NodeTable::add_nominated(int32_t node, const PodSpec& spec) {
+  int32_t id;
+  if (!free_nominated_slots_.empty()) {
+    id = free_nominated_slots_.back();
+    free_nominated_slots_.pop_back();
+  } else {
+    id = int32_t(nominated_.size());
+    nominated_.emplace_back();
+  }
+  NominatedPod& n = nominated_[id];
+  n.alive = true;
+  n.node = node;
+  n.priority = spec.priority;
+  n.requests = spec.requests;
+  n.host_ports = spec.host_ports;
+  nominated_on_[node].push_back(id);
+  return id;
+}
+
+void NodeTable::remove_nominated(int32_t id) {
+  NominatedPod& n = nominated_[id];
+  if (!n.alive) return;
+  auto& on_node = nominated_on_[n.node];
+  on_node.erase(std::find(on_node.begin(), on_node.end(), id));
+  n = NominatedPod();
+  free_nominated_slots_.push_back(id);
 }
 
 void NodeTable::set_namespace_labels(Id ns, LabelPairs labels) {

@@ -28,6 +28,17 @@ struct PlacedPod {
   }
 };
 
+// A pod nominated to a node by preemption but not bound yet (upstream's nominator).  It
+// holds its space against pods of no higher priority: the Filter counts its requests,
+// host ports and pod slot on the node (upstream's RunFilterPluginsWithNominatedPods).
+struct NominatedPod {
+  bool alive = false;
+  int32_t node = -1;
+  int32_t priority = 0;
+  Resources requests;
+  std::vector<HostPort> host_ports;
+};
+
 struct NodeAttributes {
   Id name = kNoId;
   Id zone = kNoId;  // upstream's zone key (region + ":\0:" + zone), "" for none
@@ -50,6 +61,8 @@ class NodeTable {
   void remove_node(int32_t slot);  // its pods are released too
   int32_t add_pod(int32_t node, PodSpec spec, int64_t start_time, bool terminating);
   void remove_pod(int32_t pod);
+  int32_t add_nominated(int32_t node, const PodSpec& spec);
+  void remove_nominated(int32_t nominated);
   void set_namespace_labels(Id namespace_id, LabelPairs labels);
   void set_value_number(Id value, int64_t number);
 
@@ -78,10 +91,12 @@ class NodeTable {
   std::vector<std::vector<std::pair<Id, int64_t>>> images_;
   std::vector<std::vector<int32_t>> pods_;  // placed-pod ids per node
   std::vector<int32_t> pods_with_affinity_;  // count per node
+  std::vector<std::vector<int32_t>> nominated_on_;  // nominated-pod ids per node
   int64_t total_pods_with_affinity_ = 0;
 
   // ---- cluster-wide ----
   std::vector<PlacedPod> placed_;
+  std::vector<NominatedPod> nominated_;
   std::vector<int32_t> anti_affinity_pods_;  // pods with required anti-affinity terms
   std::vector<int32_t> image_nodes_;         // image Id -> number of nodes holding it
   std::vector<LabelPairs> namespace_labels_;  // namespace Id -> labels
@@ -114,6 +129,7 @@ class NodeTable {
   std::vector<std::pair<Id, std::vector<int32_t>>> zones_;      // zone key -> slots
   std::vector<int32_t> free_node_slots_;
   std::vector<int32_t> free_pod_slots_;
+  std::vector<int32_t> free_nominated_slots_;
   uint64_t next_sequence_ = 0;
 };
 

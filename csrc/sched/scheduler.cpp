@@ -88,8 +88,9 @@ uint64_t Scheduler::next_random() {
   return z ^ (z >> 31);
 }
 
-ScheduleResult Scheduler::schedule(const PodSpec& pod, bool explain) {
+ScheduleResult Scheduler::schedule(const PodSpec& pod, bool explain, int32_t self_nominated) {
   ScheduleResult result;
+  self_nominated_ = self_nominated;
   const auto& order = table_.order();
   const int32_t num_all = int32_t(order.size());
   result.num_all_nodes = num_all;
@@ -170,17 +171,24 @@ ScheduleResult Scheduler::schedule(const PodSpec& pod, bool explain) {
 
 // Upstream's selectVictimsOnNode: remove every lower-priority pod; if the pod then fits,
 // put them back most important first, keeping each one that still lets the pod fit.
-bool Scheduler::select_victims(const PodSpec& pod, int32_t node, std::vector<int32_t>& victims) {
+NodeStatus Scheduler::select_victims(const PodSpec& pod, int32_t node, std::vector<int32_t>& victims) {
   victims.clear();
   std::vector<int32_t> lower;
   for (int32_t id : table_.pods_[node])
     if (table_.placed_[id].spec.priority < pod.priority) lower.push_back(id);
+  if (lower.empty()) {
+    NodeStatus none;
+    none.reason = kNoVictims;
+    return none;
+  }
   for (int32_t id : lower) table_.detach_pod(id);
   prefilter(pod);
-  bool fits = filter(pod, node).reason == kPass;
-  if (!fits) {
+  NodeStatus without_lower = filter(pod, node);
+  if (without_lower.reason != kPass) {
+    extended_.clear();
+    if (without_lower.fit_bits & kExtended) insufficient_extended(pod, node, extended_);
     for (int32_t id : lower) table_.attach_pod(id);
-    return false;
+    return without_lower;
   }
   std::sort(lower.begin(), lower.end(), [&](int32_t a, int32_t b) {
     const PlacedPod& pa = table_.placed_[a];
@@ -198,19 +206,28 @@ bool Scheduler::select_victims(const PodSpec& pod, int32_t node, std::vector<int
     }
   }
   for (int32_t id : victims) table_.attach_pod(id);
-  return true;
+  return NodeStatus();
 }
 
-PreemptionResult Scheduler::preempt(const PodSpec& pod) {
+PreemptionResult Scheduler::preempt(const PodSpec& pod, int32_t self_nominated) {
   PreemptionResult result;
-  if (pod.preempt_never) return result;
+  self_nominated_ = self_nominated;
   const auto& order = table_.order();
+  result.num_all_nodes = int32_t(order.size());
+  if (pod.preempt_never) return result;
   prefilter(pod);
   std::vector<int32_t> potential;
   for (int32_t node : order) {
     NodeStatus status = filter(pod, node);
-    if (status.reason == kPass) return result;  // the pod fits: nothing to preempt
-    if (resolvable(status.reason)) potential.push_back(node);
+    if (status.reason == kPass) {  // the pod fits: nothing to preempt, nothing to report
+      result.not_helpful = 0;
+      return result;
+    }
+    if (resolvable(status.reason)) {
+      potential.push_back(node);
+    } else {
+      ++result.not_helpful;
+    }
   }
   if (potential.empty()) return result;
 
@@ -227,7 +244,14 @@ PreemptionResult Scheduler::preempt(const PodSpec& pod) {
   std::vector<int32_t> victims;
   for (size_t i = 0; i < potential.size() && int32_t(candidates.size()) < num_candidates; ++i) {
     int32_t node = potential[(offset + i) % potential.size()];
-    if (select_victims(pod, node, victims)) candidates.push_back({node, victims});
+    NodeStatus status = select_victims(pod, node, victims);
+    if (status.reason == kPass) {
+      candidates.push_back({node, victims});
+    } else if (status.reason == kNoVictims) {
+      ++result.no_victims;
+    } else {
+      aggregate(result.reasons, status, extended_);
+    }
   }
   if (candidates.empty()) return result;
 

@@ -45,6 +45,7 @@ enum Reason : uint8_t {
   kAffinityRulesNotMatch,
   kAntiAffinityRulesNotMatch,
   kExistingAntiAffinity,
+  kNoVictims,  // preemption only: no lower-priority pod on the node
 };
 
 enum FitBits : uint16_t { kTooManyPods = 1, kCpu = 2, kMemory = 4, kEphemeral = 8, kExtended = 16 };
@@ -105,6 +106,14 @@ struct ScheduleResult {
 struct PreemptionResult {
   int32_t node = -1;
   std::vector<int32_t> victims;  // placed-pod ids
+  // Without a candidate, upstream's per-node preemption statuses: nodes whose failure
+  // removing pods cannot resolve ("Preemption is not helpful for scheduling"), nodes
+  // without lower-priority pods ("No preemption victims found for incoming pod"), and the
+  // Filter reasons of nodes that stay infeasible with every lower-priority pod removed.
+  int32_t num_all_nodes = 0;
+  int32_t not_helpful = 0;
+  int32_t no_victims = 0;
+  std::vector<ReasonCount> reasons;
 };
 
 // Counts per topology value (a dense column indexed by value Id); reset through the
@@ -177,8 +186,9 @@ class Scheduler {
   void seed(uint64_t seed) { rng_ = seed; }
   int32_t next_start_index() const { return next_start_; }
 
-  ScheduleResult schedule(const PodSpec& pod, bool explain);
-  PreemptionResult preempt(const PodSpec& pod);
+  // self_nominated: the pod's own nominated-pod id (or -1), which never counts against it.
+  ScheduleResult schedule(const PodSpec& pod, bool explain, int32_t self_nominated = -1);
+  PreemptionResult preempt(const PodSpec& pod, int32_t self_nominated = -1);
 
   static int32_t num_feasible_nodes_to_find(int32_t percentage, int32_t num_all_nodes);
 
@@ -189,7 +199,14 @@ class Scheduler {
   bool filter_plugin(uint8_t plugin, const PodSpec& pod, int32_t node, NodeStatus& status) const;
   bool term_matches(const PodTerm& term, const PodSpec& target) const;
   void insufficient_extended(const PodSpec& pod, int32_t node, std::vector<Id>& out) const;
-  bool select_victims(const PodSpec& pod, int32_t node, std::vector<int32_t>& victims);
+  // kPass with the victims, or the node's preemption failure: the Filter status with every
+  // lower-priority pod removed (extended resources it lacks in `extended`), or
+  // kNoVictims when it has no lower-priority pod.
+  NodeStatus select_victims(const PodSpec& pod, int32_t node, std::vector<int32_t>& victims);
+  // Usage of a node as the pod's Filter sees it: placed pods plus the nominated pods that
+  // outrank or equal it.
+  bool nominated_counts(int32_t nominated, const PodSpec& pod) const;
+  int64_t ext_used(const PodSpec& pod, Id resource, int32_t node) const;
   bool required_node_affinity(const PodSpec& pod, int32_t node) const;
   bool spread_eligible(const PodSpec& pod, const SpreadConstraint& c, int32_t node) const;
   int64_t count_matching(const Selector& selector, Id ns, int32_t node) const;
@@ -210,6 +227,7 @@ class Scheduler {
   Config config_;
   uint64_t rng_ = 0x9E3779B97F4A7C15ull;
   int32_t next_start_ = 0;
+  int32_t self_nominated_ = -1;
 
   // PreFilter state, reused across pods.
   bool spread_active_ = false;

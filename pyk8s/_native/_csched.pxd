@@ -115,6 +115,8 @@ cdef extern from "node_table.h" namespace "pyk8s::sched" nogil:
         void remove_node(int32_t slot) except +
         int32_t add_pod(int32_t node, PodSpec spec, int64_t start_time, bool terminating) except +
         void remove_pod(int32_t pod) except +
+        int32_t add_nominated(int32_t node, const PodSpec& spec) except +
+        void remove_nominated(int32_t nominated) except +
         void set_namespace_labels(Id namespace_id, LabelPairs labels) except +
         void set_value_number(Id value, int64_t number) except +
         const vector[int32_t]& order()
@@ -169,13 +171,17 @@ cdef extern from "scheduler.h" namespace "pyk8s::sched" nogil:
     cdef cppclass PreemptionResult:
         int32_t node
         vector[int32_t] victims
+        int32_t num_all_nodes
+        int32_t not_helpful
+        int32_t no_victims
+        vector[ReasonCount] reasons
 
     cdef cppclass Scheduler:
         Scheduler(NodeTable& table)
         void configure(Config config) except +
         void seed(uint64_t seed)
         int32_t next_start_index()
-        ScheduleResult schedule(const PodSpec& pod, bool explain) except +
-        PreemptionResult preempt(const PodSpec& pod) except +
+        ScheduleResult schedule(const PodSpec& pod, bool explain, int32_t self_nominated) except +
+        PreemptionResult preempt(const PodSpec& pod, int32_t self_nominated) except +
         @staticmethod
         int32_t num_feasible_nodes_to_find(int32_t percentage, int32_t num_all_nodes)

@@ -271,6 +271,17 @@ cdef class NativeScheduler:
         with nogil:
             self.table.remove_pod(pod_id)
 
+    def add_nominated(self, int32_t node, NativePod pod):
+        """A pod nominated to a node: it holds its requests, host ports and pod slot there
+        against pods of no higher priority.  -> nominated-pod id"""
+        with nogil:
+            nominated_id = self.table.add_nominated(node, pod.spec)
+        return nominated_id
+
+    def remove_nominated(self, int32_t nominated_id):
+        with nogil:
+            self.table.remove_nominated(nominated_id)
+
     def set_namespace_labels(self, Id namespace_id, list labels):
         self.table.set_namespace_labels(namespace_id, labels)
 
@@ -280,14 +291,15 @@ cdef class NativeScheduler:
     def node_order(self):
         return list(self.table.order())
 
-    def schedule(self, NativePod pod, bool explain=False):
+    def schedule(self, NativePod pod, bool explain=False, int32_t self_nominated=-1):
         """-> (node slot or -1, num_all_nodes, evaluated, feasible,
         [(plugin, reason, fit_bit, detail, detail2, count)], explain tuple or None) where the
         explain tuple is ([(node, status)], [feasible nodes], [[scores per plugin]], [totals],
-        {node: [extended resources it lacks]})."""
+        {node: [extended resources it lacks]}).  self_nominated: the pod's own nominated-pod
+        id, or -1."""
         cdef ScheduleResult r
         with nogil:
-            r = self.scheduler.schedule(pod.spec, explain)
+            r = self.scheduler.schedule(pod.spec, explain, self_nominated)
         reasons = [_status(c.status) + (c.count,) for c in r.reasons]
         details = None
         if explain:
@@ -300,9 +312,12 @@ cdef class NativeScheduler:
             )
         return (r.node, r.num_all_nodes, r.evaluated, r.feasible, reasons, details)
 
-    def preempt(self, NativePod pod):
-        """-> (node slot or -1, [victim pod ids])"""
+    def preempt(self, NativePod pod, int32_t self_nominated=-1):
+        """-> (node slot or -1, [victim pod ids], num_all_nodes, not_helpful, no_victims,
+        [(plugin, reason, fit_bit, detail, detail2, count)]); the last four say why no node
+        is a candidate."""
         cdef PreemptionResult r
         with nogil:
-            r = self.scheduler.preempt(pod.spec)
-        return (r.node, list(r.victims))
+            r = self.scheduler.preempt(pod.spec, self_nominated)
+        reasons = [_status(c.status) + (c.count,) for c in r.reasons]
+        return (r.node, list(r.victims), r.num_all_nodes, r.not_helpful, r.no_victims, reasons)

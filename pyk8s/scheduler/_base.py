@@ -61,6 +61,34 @@ class ScheduleResult:
 class Preemption:
     node_name: str | None
     victims: list[str] = field(default_factory=list)  # namespace/name of pods to delete
+    # Without a node: upstream's PostFilter message, e.g. "preemption: 0/3 nodes are
+    # available: 1 No preemption victims found for incoming pod, 2 Preemption is not
+    # helpful for scheduling" (the caller ends the sentence).
+    message: str = ""
+    # Every node failed in a way removing pods cannot resolve: upstream then clears the
+    # pod's status.nominatedNodeName.
+    clear_nomination: bool = False
+
+
+PREEMPTION_NOT_HELPFUL = "Preemption is not helpful for scheduling"
+PREEMPTION_NO_VICTIMS = "No preemption victims found for incoming pod"
+PREEMPTION_NEVER = "preemption: not eligible due to preemptionPolicy=Never"
+
+
+def preemption_failure(num_all_nodes: int, not_helpful: int, no_victims: int, reasons: Mapping[str, int]) -> Preemption:
+    """Upstream's FitError of a preemption without candidates: every node counted once, by
+    why it cannot host the pod even with lower-priority pods removed."""
+    if num_all_nodes == 0:
+        return Preemption(None, message=f"preemption: {NO_NODES_MESSAGE}")
+    if not (not_helpful or no_victims or reasons):  # the pod fits somewhere: nothing to report
+        return Preemption(None)
+    counts = dict(reasons)
+    for text, count in ((PREEMPTION_NOT_HELPFUL, not_helpful), (PREEMPTION_NO_VICTIMS, no_victims)):
+        if count:
+            counts[text] = counts.get(text, 0) + count
+    parts = sorted(f"{count} {reason}" for reason, count in counts.items())
+    return Preemption(None, message=f"preemption: 0/{num_all_nodes} nodes are available: {', '.join(parts)}",
+                      clear_nomination=not_helpful == num_all_nodes)
 
 
 @dataclass
@@ -80,8 +108,8 @@ def reason_text(reason: int, fit_bit: int, detail: str | None, detail2: str | No
 
 class ClusterBase:
     """Subclasses implement the kernels: _node_added/_node_updated/_node_removed,
-    _pod_added/_pod_removed, _namespace_labels, _schedule(parsed, profile, explain),
-    _preempt(parsed, profile)."""
+    _pod_added/_pod_removed, _nominated_added/_nominated_removed, _namespace_labels,
+    _schedule(parsed, profile, explain), _preempt(parsed, profile)."""
 
     def __init__(self, config: Mapping | str | None = None, *, seed: int = 0, registry: Registry | None = None,
                  default_spread_selector: Callable[[Mapping], Mapping | None] | None = None):
@@ -95,6 +123,9 @@ class ClusterBase:
         self.pods: dict[str, ParsedPod] = {}
         self.pods_by_node: dict[str, set[str]] = {}
         self.namespace_labels: dict[str, dict] = {}
+        # Pods nominated by preemption, not bound yet: key -> (pod, node name).  Those on
+        # a known node hold their space there (see add_nominated_pod).
+        self.nominated: dict[str, tuple[ParsedPod, str]] = {}
         self.zones: dict[str, list[str]] = {}  # zone key -> node names (upstream's nodeTree)
         self._sequence = 0
         self._last_scheduled: tuple = (None, None)
@@ -109,6 +140,9 @@ class ClusterBase:
         self.pods_by_node[parsed.name] = set()
         self.zones.setdefault(parsed.zone, []).append(parsed.name)
         self._node_added(parsed)
+        for nominated, node_name in self.nominated.values():
+            if node_name == parsed.name:
+                self._nominated_added(nominated, node_name)
 
     def update_node(self, node: Mapping) -> None:
         parsed = parse_node(node)
@@ -126,6 +160,9 @@ class ClusterBase:
             return
         for key in self.pods_by_node.pop(name):
             del self.pods[key]
+        for nominated, node_name in self.nominated.values():
+            if node_name == name:
+                self._nominated_removed(nominated)
         self._zone_remove(self.nodes[name].zone, name)
         del self.nodes[name]
         self._node_removed(name)
@@ -166,6 +203,24 @@ class ClusterBase:
             return
         self.pods_by_node[parsed.node_name].discard(key)
         self._pod_removed(parsed)
+
+    def add_nominated_pod(self, pod: Mapping, node_name: str) -> None:
+        """Upstream's nominator: a pod preemption nominated to a node (status.nominatedNodeName)
+        counts there, while it waits for its victims to go, when pods of no higher priority
+        are filtered (not when it is scheduled itself).  Its requests, host ports and pod
+        slot are what it holds.  A nomination to a node not known yet applies once the
+        node is added."""
+        parsed = parse_pod(pod)
+        self.remove_nominated_pod(parsed.key)
+        self.nominated[parsed.key] = (parsed, node_name)
+        if node_name in self.nodes:
+            self._nominated_added(parsed, node_name)
+
+    def remove_nominated_pod(self, key: str) -> None:
+        """The pod was bound (or assumed), deleted, or lost its nomination."""
+        entry = self.nominated.pop(key, None)
+        if entry is not None and entry[1] in self.nodes:
+            self._nominated_removed(entry[0])
 
     def set_namespace_labels(self, namespace: str, labels: Mapping[str, str]) -> None:
         self.namespace_labels[namespace] = dict(labels)

@@ -7,7 +7,15 @@ from collections.abc import Callable, Mapping
 
 from pyk8s._native import _sched
 
-from ._base import ClusterBase, Explanation, Preemption, ScheduleResult, reason_text
+from ._base import (
+    PREEMPTION_NEVER,
+    ClusterBase,
+    Explanation,
+    Preemption,
+    ScheduleResult,
+    preemption_failure,
+    reason_text,
+)
 from ._objects import (
     EFFECTS,
     HOSTNAME_KEY,
@@ -57,6 +65,7 @@ class Cluster(ClusterBase):
         self._slot_names: dict[int, str] = {}
         self._pod_ids: dict[str, int] = {}
         self._pod_keys: dict[int, str] = {}
+        self._nominated_ids: dict[str, int] = {}  # pod key -> the core's nominated-pod id
         self._configured: Profile | None = None
         super().__init__(config, seed=seed, registry=registry, default_spread_selector=default_spread_selector)
 
@@ -194,6 +203,12 @@ class Cluster(ClusterBase):
         del self._pod_keys[pid]
         self._native.remove_pod(pid)
 
+    def _nominated_added(self, pod: ParsedPod, node_name: str) -> None:
+        self._nominated_ids[pod.key] = self._native.add_nominated(self._node_slots[node_name], self._native_pod(pod))
+
+    def _nominated_removed(self, pod: ParsedPod) -> None:
+        self._native.remove_nominated(self._nominated_ids.pop(pod.key))
+
     def _namespace_labels(self, namespace: str, labels: dict) -> None:
         self._native.set_namespace_labels(self._strings(namespace), self._pairs(labels))
 
@@ -206,7 +221,8 @@ class Cluster(ClusterBase):
     def _schedule(self, pod: ParsedPod, profile: Profile, explain: bool) -> ScheduleResult:
         if self._configured is not profile:
             self._configure(profile)
-        node, num_all, evaluated, feasible, reasons, details = self._native.schedule(self._native_pod(pod), explain)
+        node, num_all, evaluated, feasible, reasons, details = self._native.schedule(
+            self._native_pod(pod), explain, self._nominated_ids.get(pod.key, -1))
         result = ScheduleResult(pod.key, self._slot_names[node] if node >= 0 else None, num_all, evaluated, feasible)
         for _plugin, reason, fit_bit, detail, detail2, count in reasons:
             t = self._text(reason, fit_bit, detail, detail2)
@@ -237,7 +253,14 @@ class Cluster(ClusterBase):
 
     def _preempt(self, pod: ParsedPod, profile: Profile) -> Preemption:
         self._configure(profile)
-        node, victims = self._native.preempt(self._native_pod(pod))
+        if pod.preempt_never:
+            return Preemption(None, message=PREEMPTION_NEVER)
+        node, victims, num_all, not_helpful, no_victims, reasons = self._native.preempt(
+            self._native_pod(pod), self._nominated_ids.get(pod.key, -1))
         if node < 0:
-            return Preemption(None)
+            texts: dict[str, int] = {}
+            for _plugin, reason, fit_bit, detail, detail2, count in reasons:
+                t = self._text(reason, fit_bit, detail, detail2)
+                texts[t] = texts.get(t, 0) + count
+            return preemption_failure(num_all, not_helpful, no_victims, texts)
         return Preemption(self._slot_names[node], [self._pod_keys[v] for v in victims])

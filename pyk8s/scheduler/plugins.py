@@ -102,7 +102,8 @@ class DefaultPreemption(_Native, PostFilterPlugin):
     def post_filter(self, state, pod, result):
         preemption = self.handle.preempt(pod)
         if preemption.node_name is None:
-            return Status(Code.UNSCHEDULABLE, ("preemption: no node where removing lower-priority pods helps",), self.NAME), None
+            reasons = (preemption.message,) if preemption.message else ()
+            return Status(Code.UNSCHEDULABLE, reasons, self.NAME), preemption
         return SUCCESS, preemption
 
 

@@ -5,7 +5,14 @@ baseline of benchmarks/sched_algorithm.py.  Score kernels: reference_score.py.""
 
 from __future__ import annotations
 
-from ._base import ClusterBase, Explanation, Preemption, ScheduleResult
+from ._base import (
+    PREEMPTION_NEVER,
+    ClusterBase,
+    Explanation,
+    Preemption,
+    ScheduleResult,
+    preemption_failure,
+)
 from ._objects import UNSCHEDULABLE_TAINT_KEY, ParsedNode, ParsedPod, label_int
 from .framework import Profile
 from .plugins import FIT_REASONS, REASONS, UNRESOLVABLE_REASONS
@@ -98,9 +105,17 @@ class ReferenceCluster(ClusterBase):
     def _pod_added(self, pod): pass
     def _pod_removed(self, pod): pass
     def _namespace_labels(self, namespace, labels): pass
+    def _nominated_added(self, pod, node_name): pass
+    def _nominated_removed(self, pod): pass
 
     def node_pods(self, name: str):
         return [self.pods[k] for k in self.pods_by_node[name]]
+
+    def nominated_against(self, pod: ParsedPod, node_name: str) -> list[ParsedPod]:
+        """Nominated pods that hold their space on the node against this pod: priority at
+        least the pod's, and not the pod itself (upstream's addNominatedPods)."""
+        return [p for p, name in self.nominated.values()
+                if name == node_name and p.priority >= pod.priority and p.key != pod.key]
 
     def term_matches(self, term, target: ParsedPod) -> bool:
         selector, namespaces, ns_selector, _key, _weight = term
@@ -180,7 +195,8 @@ class ReferenceCluster(ClusterBase):
             if not required_node_affinity(pod, node):
                 return (REASONS[4],)
         elif name == "NodePorts":
-            used = [port for p in self.node_pods(node.name) for port in p.host_ports]
+            holders = self.node_pods(node.name) + self.nominated_against(pod, node.name)
+            used = [port for p in holders for port in p.host_ports]
             if any(ports_conflict(w, u) for w in pod.host_ports for u in used):
                 return (REASONS[5],)
         elif name == "NodeResourcesFit":
@@ -212,7 +228,7 @@ class ReferenceCluster(ClusterBase):
 
     def fit_reasons(self, pod: ParsedPod, node: ParsedNode) -> tuple:
         reasons = []
-        on_node = self.node_pods(node.name)
+        on_node = self.node_pods(node.name) + self.nominated_against(pod, node.name)
         if len(on_node) + 1 > node.allowed_pods:
             reasons.append(FIT_REASONS[1])
         def free(resource):
@@ -290,12 +306,16 @@ class ReferenceCluster(ClusterBase):
 
     # ---- DefaultPreemption ----------------------------------------------------------------
     def _fits_without(self, pod: ParsedPod, node: ParsedNode, removed: set, filters) -> bool:
+        return not self._reasons_without(pod, node, removed, filters)
+
+    def _reasons_without(self, pod: ParsedPod, node: ParsedNode, removed: set, filters) -> tuple:
+        """The node's Filter reasons with the `removed` pods taken off it (() when it fits)."""
         saved = {}
         for key in removed:
             saved[key] = self.pods.pop(key)
             self.pods_by_node[node.name].discard(key)
         try:
-            return self.filter(pod, node, self.prefilter(pod), filters)[0] is None
+            return self.filter(pod, node, self.prefilter(pod), filters)[1]
         finally:
             for key, p in saved.items():
                 self.pods[key] = p
@@ -303,18 +323,20 @@ class ReferenceCluster(ClusterBase):
 
     def _preempt(self, pod: ParsedPod, profile: Profile) -> Preemption:
         if pod.preempt_never:
-            return Preemption(None)
+            return Preemption(None, message=PREEMPTION_NEVER)
         filters = self.kernel_settings(profile)["filters"]
         state = self.prefilter(pod)
         potential = []
-        for node in (self.nodes[name] for name in self.node_order()):
+        order = self.node_order()
+        for node in (self.nodes[name] for name in order):
             plugin, reasons = self.filter(pod, node, state, filters)
             if plugin is None:
                 return Preemption(None)
             if _REASON_CODES.get(reasons[0]) not in UNRESOLVABLE_REASONS:
                 potential.append(node)
+        not_helpful, no_victims, failures = len(order) - len(potential), 0, {}
         if not potential:
-            return Preemption(None)
+            return preemption_failure(len(order), not_helpful, no_victims, failures)
         num_candidates = min(max(len(potential) * 10 // 100, 100), len(potential))
         offset = self.random_below(len(potential))
         candidates = []
@@ -323,8 +345,14 @@ class ReferenceCluster(ClusterBase):
                 break
             node = potential[(offset + i) % len(potential)]
             lower = [p for p in self.node_pods(node.name) if p.priority < pod.priority]
+            if not lower:
+                no_victims += 1
+                continue
             removed = {p.key for p in lower}
-            if not self._fits_without(pod, node, removed, filters):
+            reasons = self._reasons_without(pod, node, removed, filters)
+            if reasons:
+                for reason in reasons:
+                    failures[reason] = failures.get(reason, 0) + 1
                 continue
             lower.sort(key=lambda p: (-p.priority, p.start_time, p.sequence))
             victims = []
@@ -335,7 +363,7 @@ class ReferenceCluster(ClusterBase):
                     victims.append(p)
             candidates.append((node, victims))
         if not candidates:
-            return Preemption(None)
+            return preemption_failure(len(order), not_helpful, no_victims, failures)
         for node, victims in candidates:
             if not victims:
                 return Preemption(node.name)

@@ -12,10 +12,14 @@ Per pod (the numbered steps of ``_cycle``):
 
 1. ``schedule_one`` (PreFilter, Filter, Score in the native core).
 2. No node: the PodScheduled condition becomes False/Unschedulable with upstream's message
-   and a FailedScheduling Event is recorded; PostFilter (DefaultPreemption) may nominate a
+   (with PostFilter's "preemption: ..." part when preemption found no candidate) and a
+   FailedScheduling Event is recorded; PostFilter (DefaultPreemption) may nominate a
    node: ``status.nominatedNodeName`` is set and the victims are deleted through the API
    (Preempted Events).  The pod waits in unschedulable until an event moves it (a victim's
-   deletion is one).
+   deletion is one); meanwhile its nomination holds its space on that node against pods
+   of no higher priority (``Cluster.add_nominated_pod``), until it is bound or deleted.
+   Pods seen with ``status.nominatedNodeName`` (e.g. nominated by a previous leader) are
+   nominated the same way.
 3. A node: the pod is assumed (counted against the node in ``Cluster`` at once), then a
    binding task POSTs ``pods/{name}/binding``.  Success: a Scheduled Event, and the watch
    later confirms the assumed pod.  Failure: the pod is forgotten and retried after
@@ -269,6 +273,7 @@ class Scheduler:
         if (pod.get("spec") or {}).get("nodeName"):
             self._assigned_pod_upsert(pod)
         elif self._responsible(pod) and not pod["metadata"].get("deletionTimestamp"):
+            self._track_nomination(pod)
             self.queue.add(pod)
 
     def _pod_updated(self, old: dict, new: dict) -> None:
@@ -276,15 +281,38 @@ class Scheduler:
             if not (old.get("spec") or {}).get("nodeName"):
                 self.queue.delete(new)
                 self._condition_sent.pop(pod_key(new), None)
+                self.cluster.remove_nominated_pod(pod_key(new))
             self._assigned_pod_upsert(new, old)
         elif self._responsible(new):
             if new["metadata"].get("deletionTimestamp"):
                 self.queue.delete(new)
+                self.cluster.remove_nominated_pod(pod_key(new))
             else:
+                self._track_nomination(new)
                 self.queue.update(old, new)
+
+    def _track_nomination(self, pod: dict) -> None:
+        """Upstream's nominator follows status.nominatedNodeName of pending pods."""
+        key = pod_key(pod)
+        node = (pod.get("status") or {}).get("nominatedNodeName")
+        known = self.cluster.nominated.get(key)
+        if not node:
+            if known is not None:
+                self.cluster.remove_nominated_pod(key)
+            return
+        if known is not None and known[1] == node and known[0].priority == int((pod.get("spec") or {}).get("priority") or 0):
+            return
+        try:
+            self.cluster.add_nominated_pod(pod, node)
+        except SchedulingInputError as error:  # reported when the pod itself is scheduled
+            log.debug("nomination of %s not tracked: %s", key, error)
 
     def _pod_deleted(self, pod: dict) -> None:
         key = pod_key(pod)
+        if key in self.cluster.nominated:
+            # The space it held is free again: pods it kept out may fit now.
+            self.cluster.remove_nominated_pod(key)
+            self.queue.move_all("NominatedPodDelete")
         self.queue.delete(key)
         self._condition_sent.pop(key, None)
         self.assumed.pop(key, None)
@@ -379,6 +407,7 @@ class Scheduler:
                 self.queue.add_backoff(entry)
                 return
         self.cluster.bind(pod, node)  # assume: the node counts the pod from now on
+        self.cluster.remove_nominated_pod(entry.key)  # upstream: DeleteNominatedPodIfExists
         self.assumed[entry.key] = node
         self._spawn(self._bind(entry, node, profile.scheduler_name, started))
 
@@ -397,9 +426,16 @@ class Scheduler:
         self.queue.add_unschedulable(entry, cycle, result.reasons)
         self.events.record(pod, "Warning", "FailedScheduling", message, "Scheduling")
         nominated = nomination.node_name if nomination is not None else None
-        if self._condition_sent.get(entry.key) != message or nominated:
+        clear = (nomination is not None and nomination.clear_nomination
+                 and bool((pod.get("status") or {}).get("nominatedNodeName")))
+        if nominated:
+            # The preemptor holds its space on the node while its victims go.
+            self.cluster.add_nominated_pod(pod, nominated)
+        elif clear:
+            self.cluster.remove_nominated_pod(entry.key)
+        if self._condition_sent.get(entry.key) != message or nominated or clear:
             self._condition_sent[entry.key] = message
-            self._spawn(self._write_unschedulable(pod, message, nominated))
+            self._spawn(self._write_unschedulable(pod, message, nominated, clear))
         if nominated:
             self._spawn(self._preempt(pod, nomination))
 
@@ -431,7 +467,8 @@ class Scheduler:
             self.cluster.remove_pod(key)
             self.queue.move_all("AssignedPodDelete")
 
-    async def _write_unschedulable(self, pod: dict, message: str, nominated: str | None) -> None:
+    async def _write_unschedulable(self, pod: dict, message: str, nominated: str | None, clear: bool = False) -> None:
+        """``clear``: remove status.nominatedNodeName (preemption cannot help on any node)."""
         meta = pod["metadata"]
         now = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
         status: dict = {"conditions": [{
@@ -440,6 +477,8 @@ class Scheduler:
         }]}
         if nominated:
             status["nominatedNodeName"] = nominated
+        elif clear:
+            status["nominatedNodeName"] = None  # strategic merge patch: delete the field
         try:
             await self.client.patch(PODS, meta["name"], {"status": status}, namespace=meta.get("namespace") or "default",
                                     subresource="status", patch_type="strategic")

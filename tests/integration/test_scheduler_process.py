@@ -297,10 +297,12 @@ def test_preemption_end_to_end(apiserver):
                 await settle(scheduler, client, "preempt")
                 remaining = (await client.list(PODS, namespace="preempt"))["items"]
                 events = (await client.list_all(EVENTS, namespace="preempt"))["items"]
-                return got, nominated, remaining, events
+                still_nominated = "preempt/high" in scheduler.cluster.nominated
+                return got, nominated, remaining, events, still_nominated
 
-    got, nominated, remaining, events = run(scenario())
+    got, nominated, remaining, events, still_nominated = run(scenario())
     assert nominated == "small-0"
+    assert not still_nominated  # the nomination ends when the preemptor is bound
     assert got["spec"]["nodeName"] == "small-0"
     names = {p["metadata"]["name"] for p in remaining}
     # 2 x 900m leave 200m; 1500m needs both victims gone? No: one victim frees 1100m < 1500m,
@@ -311,6 +313,55 @@ def test_preemption_end_to_end(apiserver):
     assert ("high", "FailedScheduling") in reasons and ("high", "Scheduled") in reasons
     failed = next(e for e in events if e["involvedObject"]["name"] == "high" and e["reason"] == "FailedScheduling")
     assert failed["message"].startswith("0/") and "Insufficient cpu" in failed["message"]
+
+
+def test_nominated_pod_holds_its_space_and_preemption_message(apiserver):
+    """A pending pod with status.nominatedNodeName keeps pods it outranks off that node's
+    space; the rejected pod's FailedScheduling carries upstream's preemption part; once the
+    nominee is deleted the space is free again."""
+    async def scenario():
+        async with ApiClient(apiserver.url) as client:
+            await namespace(client, "nominate")
+            await priority_class(client, 20)
+            await priority_class(client, 2000)
+            await client.create(NODES, node_body("nom-0", 2, "4Gi", labels={"pool": "nom"}))
+            # Nominated (say by a previous leader) but unschedulable for now, and never preempting.
+            await client.create(PODS, pod_body("nominee", "nominate", "1500m", priority=2000,
+                                               preemptionPolicy="Never", nodeSelector={"pool": "elsewhere"}))
+            await client.patch(PODS, "nominee", {"status": {"nominatedNodeName": "nom-0"}}, namespace="nominate",
+                               subresource="status", patch_type="strategic")
+            async with scheduler_running(client) as scheduler:
+                await client.create(PODS, pod_body("filler", "nominate", "900m", priority=20, nodeSelector={"pool": "nom"}))
+                await settle(scheduler, client, "nominate")
+                blocked = await client.get(PODS, "filler", namespace="nominate")
+                held = dict(scheduler.cluster.nominated)
+                await client.delete(PODS, "nominee", namespace="nominate", grace_period_seconds=0)
+                deadline = time.monotonic() + 15
+                while time.monotonic() < deadline:
+                    bound = await client.get(PODS, "filler", namespace="nominate")
+                    if bound["spec"].get("nodeName"):
+                        break
+                    await asyncio.sleep(0.05)
+                events = (await client.list_all(EVENTS, namespace="nominate"))["items"]
+                num_nodes = len((await client.list(NODES))["items"])
+                return blocked, held, bound, events, num_nodes
+
+    blocked, held, bound, events, n = run(scenario())
+    assert held["nominate/nominee"][1] == "nom-0"
+    assert not blocked["spec"].get("nodeName")
+    # Other tests' nodes share the API server: they fail the nodeSelector (or earlier
+    # filters) and preemption cannot help there.  On nom-0: 2000m - 1500m held by the
+    # nominee = 500m < 900m, and the filler outranks no pod there.
+    condition = next(c for c in blocked["status"]["conditions"] if c["type"] == "PodScheduled")
+    head, _, preemption = condition["message"].partition(" preemption: ")
+    assert head.startswith(f"0/{n} nodes are available: ") and "1 Insufficient cpu" in head and head.endswith(".")
+    others = f", {n - 1} Preemption is not helpful for scheduling" if n > 1 else ""
+    assert preemption == f"0/{n} nodes are available: 1 No preemption victims found for incoming pod{others}."
+    messages = {e["message"] for e in events if e["involvedObject"]["name"] == "filler" and e["reason"] == "FailedScheduling"}
+    assert condition["message"] in messages
+    nominee_messages = {e["message"] for e in events if e["involvedObject"]["name"] == "nominee"}
+    assert any(m.endswith(". preemption: not eligible due to preemptionPolicy=Never.") for m in nominee_messages)
+    assert bound["spec"].get("nodeName") == "nom-0"
 
 
 def test_explanation_annotation_and_metrics_endpoint(apiserver):

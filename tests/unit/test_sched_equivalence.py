@@ -75,11 +75,21 @@ def test_native_matches_reference_cycle_by_cycle(seed, num_nodes, num_pods, prof
     rng, (native, reference) = build_pair(seed, num_nodes, num_pods, PROFILES[profile])
     for i in range(8):
         pod = random_pod(rng, f"new-{i}")
+        if rng.random() < 0.3:
+            # Pods nominated by an earlier preemption hold space against this one; now
+            # and then the pod itself is nominated (it never counts against itself).
+            nominee = pod if rng.random() < 0.3 else random_pod(rng, f"nominee-{i}", rich=False)
+            nominee["spec"].pop("nodeName", None)
+            node = f"node-{rng.randrange(num_nodes + 1)}"  # sometimes a node not there yet
+            native.add_nominated_pod(nominee, node)
+            reference.add_nominated_pod(nominee, node)
         result = assert_same(native, reference, pod)
         if result.node_name is not None:
             # Assume the pod (as the scheduler does) so later cycles see it.
             native.bind(pod, result.node_name)
             reference.bind(pod, result.node_name)
+            native.remove_nominated_pod(f"default/new-{i}")
+            reference.remove_nominated_pod(f"default/new-{i}")
         else:
             assert native.preempt(pod) == reference.preempt(pod)
         if rng.random() < 0.3:
@@ -92,6 +102,10 @@ def test_native_matches_reference_cycle_by_cycle(seed, num_nodes, num_pods, prof
             victim = rng.choice(sorted(native.pods))
             native.remove_pod(victim)
             reference.remove_pod(victim)
+        if rng.random() < 0.2 and native.nominated:
+            nominee = rng.choice(sorted(native.nominated))
+            native.remove_nominated_pod(nominee)
+            reference.remove_nominated_pod(nominee)
 
 
 @settings(max_examples=8, deadline=None, suppress_health_check=[HealthCheck.too_slow])
@@ -106,6 +120,18 @@ def test_native_matches_reference_with_sampled_nodes(seed):
             native.bind(pod, result.node_name)
             reference.bind(pod, result.node_name)
     removed = sorted(native.nodes)[rng.randrange(260)]
+    for i in range(3):  # nominations outlive their node and apply again when it returns
+        nominee = random_pod(rng, f"nominee-{i}", rich=False)
+        nominee["spec"]["priority"] = 3
+        native.add_nominated_pod(nominee, removed)
+        reference.add_nominated_pod(nominee, removed)
+    node = native.nodes[removed]
     native.remove_node(removed)
     reference.remove_node(removed)
     assert_same(native, reference, random_pod(rng, "after-removal"))
+    returned = random_node(rng, int(node.name.split("-")[1]))
+    native.add_node(returned)
+    reference.add_node(returned)
+    pod = random_pod(rng, "after-return")
+    assert_same(native, reference, pod)
+    assert native.preempt(pod) == reference.preempt(pod)

@@ -327,6 +327,93 @@ def test_preemption_prefers_fewer_victims_at_equal_priority(backend):
 
 
 @BACKENDS
+def test_nominated_pods_hold_their_space(backend):
+    # upstream's RunFilterPluginsWithNominatedPods: a nominated pod of priority >= the
+    # pod's is added to its node before Filter; lower-priority ones and the pod itself not.
+    c = backend()
+    c.add_node(NodeBuilder("n1").capacity(cpu=2, memory="4Gi", pods=2).build())
+    c.add_pod(PodBuilder("running").container(cpu="500m").priority(0).on("n1").build())
+    nominee = PodBuilder("nominee").container(cpu="1", ports=(80,)).priority(10).build()
+    c.add_nominated_pod(nominee, "n1")
+
+    def outcome(name, cpu, priority, ports=()):
+        result = c.schedule_one(PodBuilder(name).container(cpu=cpu, ports=ports).priority(priority).build())
+        return result.node_name or result.message
+
+    # free cpu: 2000m - 500m running - 1000m nominated = 500m; pods: 1 running + 1 nominated = 2 of 2
+    assert outcome("equal", "500m", 10) == "0/1 nodes are available: 1 Too many pods."
+    assert outcome("lower", "600m", 9) == "0/1 nodes are available: 1 Insufficient cpu, 1 Too many pods."
+    # higher priority: the nominee does not count (1500m free, 1 pod of 2)
+    assert outcome("higher", "1500m", 11) == "n1"
+    # the nominee itself fits where it was nominated
+    assert c.schedule_one(nominee).node_name == "n1"
+    # host ports: the nominee's port 80 is taken for pods it outranks
+    c.update_node(NodeBuilder("n1").capacity(cpu=2, memory="4Gi", pods=10).build())
+    assert outcome("port", "100m", 0, ports=(80,)) == "0/1 nodes are available: 1 node(s) didn't have free ports for the requested pod ports."
+    assert outcome("other-port", "100m", 0, ports=(443,)) == "n1"
+    c.remove_nominated_pod("default/nominee")
+    assert outcome("after", "1500m", 0, ports=(80,)) == "n1"
+
+
+@BACKENDS
+def test_nomination_follows_its_node(backend):
+    c = backend()
+    c.add_nominated_pod(PodBuilder("nominee").container(cpu=2).priority(5).build(), "late")
+    pod = PodBuilder("p").container(cpu=1).build()
+    c.add_node(NodeBuilder("late").capacity(cpu=2, memory="4Gi").build())
+    assert c.schedule_one(pod).message == "0/1 nodes are available: 1 Insufficient cpu."
+    c.remove_node("late")
+    c.add_node(NodeBuilder("late").capacity(cpu=2, memory="4Gi").build())
+    assert c.schedule_one(pod).node_name is None
+    c.add_nominated_pod(PodBuilder("nominee").container(cpu=1).priority(5).build(), "late")  # re-nominated, smaller
+    assert c.schedule_one(pod).node_name == "late"
+
+
+@BACKENDS
+def test_preemption_dry_run_counts_nominated_pods(backend):
+    c = backend()
+    c.add_node(NodeBuilder("n1").capacity(cpu=2, memory="4Gi").build())
+    c.add_pod(PodBuilder("low").container(cpu=1).priority(1).on("n1").build())
+    c.add_nominated_pod(PodBuilder("nominee").container(cpu=1).priority(10).build(), "n1")
+    preemptor = PodBuilder("vip").container(cpu=2).priority(5).build()
+    # without "low" 2000m - 1000m nominated = 1000m < 2000m: no candidate
+    preemption = c.preempt(preemptor)
+    assert preemption.node_name is None
+    assert preemption.message == "preemption: 0/1 nodes are available: 1 Insufficient cpu"
+    c.remove_nominated_pod("default/nominee")
+    assert (c.preempt(preemptor).node_name, c.preempt(preemptor).victims) == ("n1", ["default/low"])
+
+
+@BACKENDS
+def test_preemption_failure_message(backend):
+    # upstream: "0/N nodes are available: <filter reasons>. preemption: 0/N nodes are
+    # available: <per node: filter reasons with every lower-priority pod removed, or "No
+    # preemption victims found for incoming pod", or (unresolvable Filter failure)
+    # "Preemption is not helpful for scheduling">."
+    c = backend()
+    c.add_node(NodeBuilder("tainted").capacity(cpu=4, memory="4Gi").taint("dedicated", "x", "NoSchedule").build())
+    c.add_node(NodeBuilder("cordoned").capacity(cpu=4, memory="4Gi").unschedulable().build())
+    c.add_node(NodeBuilder("busy").capacity(cpu=2, memory="4Gi").build())
+    c.add_pod(PodBuilder("important").container(cpu=2).priority(100).on("busy").build())
+    c.add_node(NodeBuilder("small").capacity(cpu=1, memory="4Gi").build())
+    c.add_pod(PodBuilder("cheap").container(cpu="500m").priority(0).on("small").build())
+    pod = PodBuilder("p").container(cpu="1500m").priority(10).build()
+    result = c.schedule_one(pod)
+    assert result.message == ("0/4 nodes are available: 1 node(s) had untolerated taint(s), "
+                              "1 node(s) were unschedulable, 2 Insufficient cpu.")
+    preemption = c.preempt(pod)
+    assert preemption.node_name is None
+    assert preemption.message == ("preemption: 0/4 nodes are available: 1 Insufficient cpu, "
+                                  "1 No preemption victims found for incoming pod, "
+                                  "2 Preemption is not helpful for scheduling")
+    plugin = c.profiles["default-scheduler"].plugins["postFilter"][0]
+    status, _ = plugin.post_filter({}, pod, result)
+    assert not status.ok and status.reasons == (preemption.message,)
+    never = PodBuilder("never").container(cpu="1500m").priority(10).set(preemptionPolicy="Never").build()
+    assert c.preempt(never).message == "preemption: not eligible due to preemptionPolicy=Never"
+
+
+@BACKENDS
 def test_ports_and_unschedulable_toleration(backend):
     c = backend()
     c.add_node(NodeBuilder("n1").capacity(cpu=2, memory="4Gi").build())

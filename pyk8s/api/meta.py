@@ -78,6 +78,17 @@ def generate_name(base: str) -> str:
     return base + "".join(random.choices(_ALPHANUMS, k=_RANDOM_LENGTH))
 
 
+# ObjectMeta's collections are ``omitempty`` in Go: stored objects never carry them empty
+# (e.g. ``finalizers: []`` after a patch removed the last one).
+_OMIT_EMPTY = ("labels", "annotations", "finalizers", "ownerReferences", "managedFields")
+
+
+def _drop_empty(meta: dict[str, Any]) -> None:
+    for key in _OMIT_EMPTY:
+        if key in meta and not meta[key]:
+            del meta[key]
+
+
 def stamp_create(obj: dict[str, Any], namespace: str) -> None:
     """Set what only the server may set on a new object.  ``namespace`` is "" for
     cluster-scoped kinds, whose objects then carry none (as upstream clears it)."""
@@ -93,6 +104,7 @@ def stamp_create(obj: dict[str, Any], namespace: str) -> None:
     meta.pop("deletionGracePeriodSeconds", None)
     meta.pop("selfLink", None)
     meta["resourceVersion"] = ""
+    _drop_empty(meta)
 
 
 def stamp_update(obj: dict[str, Any], old: dict[str, Any]) -> None:
@@ -100,7 +112,11 @@ def stamp_update(obj: dict[str, Any], old: dict[str, Any]) -> None:
     (upstream strategies compare specs; metadata-only or status changes keep it)."""
     meta = obj["metadata"]
     old_meta = old.get("metadata") or {}
-    for key in ("uid", "creationTimestamp", "deletionTimestamp", "deletionGracePeriodSeconds"):
+    # A uid the client sent stays for validate_metadata_update to compare (upstream's
+    # BeforeUpdate fills in the existing uid only when none is given).
+    if not meta.get("uid") and "uid" in old_meta:
+        meta["uid"] = old_meta["uid"]
+    for key in ("creationTimestamp", "deletionTimestamp", "deletionGracePeriodSeconds"):
         if key in old_meta:
             meta[key] = old_meta[key]
         else:
@@ -113,6 +129,7 @@ def stamp_update(obj: dict[str, Any], old: dict[str, Any]) -> None:
     meta["generation"] = generation
     meta.pop("selfLink", None)
     meta["resourceVersion"] = ""
+    _drop_empty(meta)
 
 
 def rfc3339_after(seconds: int) -> str:
@@ -168,6 +185,8 @@ def validate_finalizers(meta: dict[str, Any]) -> list[Cause]:
 def validate_metadata_update(meta: dict[str, Any], old_meta: dict[str, Any]) -> list[Cause]:
     """ValidateObjectMetaUpdate's parts the stamping does not already enforce."""
     causes = validate_owner_references(meta) if "ownerReferences" in meta else []
+    if meta.get("uid") != old_meta.get("uid"):
+        causes.append(invalid_value("metadata.uid", meta.get("uid"), "field is immutable"))
     if "finalizers" in meta:
         causes += validate_finalizers(meta)
         if old_meta.get("deletionTimestamp"):
@@ -206,6 +225,11 @@ def deletion_marks(resource: Any, old: dict[str, Any], options: Any) -> dict[str
             finalizers.append(FINALIZER_ORPHAN)
         elif policy == "Foreground":
             finalizers.append(FINALIZER_FOREGROUND)
+    elif (resource.group, resource.plural) == ("batch", "jobs") and not (
+            {FINALIZER_ORPHAN, FINALIZER_FOREGROUND} & set(finalizers)):
+        # batch/v1 Jobs orphan their pods when no policy is given (upstream's
+        # DefaultGarbageCollectionPolicy, kept for backward compatibility).
+        finalizers.append(FINALIZER_ORPHAN)
     if finalizers:
         meta["finalizers"] = finalizers
     else:

@@ -3,6 +3,8 @@
 * NamespaceLifecycle: nothing is created in a namespace that does not exist (404) or is
   being terminated (403); the three immortal namespaces may not be deleted.
 * Priority: a pod's ``priorityClassName`` becomes ``spec.priority`` (403 for a missing class).
+* DefaultTolerationSeconds: a pod gets NoExecute tolerations for the not-ready and
+  unreachable node taints unless it already tolerates them.
 * Service IPs and node ports (upstream's service REST storage): allocated on create,
   kept or swapped on update, released on delete.
 * The objects a cluster has from its start (namespaces, the ``default`` ServiceAccount of
@@ -22,12 +24,18 @@ from pyk8s.api.kinds.services import needs_cluster_ip, needs_node_ports
 from pyk8s.api.registry import ResourceDef
 from pyk8s.store import Storage
 
-__all__ = ["Admission", "forbidden_error", "INITIAL_NAMESPACES", "IMMORTAL_NAMESPACES"]
+__all__ = [
+    "Admission", "forbidden_error", "INITIAL_NAMESPACES", "IMMORTAL_NAMESPACES", "DEFAULT_TOLERATION_SECONDS",
+]
 
 Obj = dict[str, Any]
 
 INITIAL_NAMESPACES = ("default", "kube-system", "kube-public", "kube-node-lease")
 IMMORTAL_NAMESPACES = frozenset(("default", "kube-system", "kube-public"))
+# kube-apiserver's --default-not-ready-toleration-seconds / --default-unreachable-toleration-seconds.
+DEFAULT_TOLERATION_SECONDS = 300
+_TAINT_NOT_READY = "node.kubernetes.io/not-ready"
+_TAINT_UNREACHABLE = "node.kubernetes.io/unreachable"
 
 
 def forbidden_error(resource: ResourceDef | str, name: str, message: str, group: str = "") -> StatusError:
@@ -54,6 +62,8 @@ class Admission:
         # priorityclasses (the handlers call ``priority_classes_changed``): pod creates are
         # the hot path and must not list classes each time.
         self._default_class: tuple[Obj | None] | None = None
+        self.not_ready_toleration_seconds = DEFAULT_TOLERATION_SECONDS
+        self.unreachable_toleration_seconds = DEFAULT_TOLERATION_SECONDS
 
     # -- NamespaceLifecycle -----------------------------------------------------------------
 
@@ -139,6 +149,36 @@ class Admission:
             if best is None or candidate.get("value", 0) < best.get("value", 0):
                 best = candidate
         return best
+
+    # -- DefaultTolerationSeconds ------------------------------------------------------------
+
+    def add_default_tolerations(self, pod: Obj) -> None:
+        """Upstream plugin/pkg/admission/defaulttolerationseconds (pod create and update, not
+        subresources): unless a toleration already covers the taint (its key, or no key; effect
+        NoExecute, or none), add ``<taint> Exists NoExecute`` for node.kubernetes.io/not-ready
+        and node.kubernetes.io/unreachable, so pods leave a lost node after that many seconds
+        rather than at once."""
+        spec = pod.get("spec")
+        if not isinstance(spec, dict):
+            return
+        tolerations = spec.get("tolerations") or []
+        if not isinstance(tolerations, list):
+            return  # validation reports the wrong type
+        added = []
+        for key, seconds in (
+            (_TAINT_NOT_READY, self.not_ready_toleration_seconds),
+            (_TAINT_UNREACHABLE, self.unreachable_toleration_seconds),
+        ):
+            covered = any(
+                isinstance(toleration, dict)
+                and (toleration.get("key") or "") in ("", key)
+                and (toleration.get("effect") or "") in ("", "NoExecute")
+                for toleration in tolerations
+            )
+            if not covered:
+                added.append({"key": key, "operator": "Exists", "effect": "NoExecute", "tolerationSeconds": seconds})
+        if added:
+            spec["tolerations"] = tolerations + added
 
     # -- service IPs and node ports ---------------------------------------------------------
 

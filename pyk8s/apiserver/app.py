@@ -24,6 +24,7 @@ from pyk8s.api.kinds import default_registry
 from pyk8s.api.errors import MAX_BODY_BYTES, StatusError, bad_request
 from pyk8s.api.patch import check_body_type, check_patch_type, json_body
 from pyk8s.api.registry import Registry
+from pyk8s.apiserver.admission import DEFAULT_TOLERATION_SECONDS
 from pyk8s.apiserver.bootstrap import bootstrap
 from pyk8s.apiserver.compaction import Compactor
 from pyk8s.apiserver.events import DEFAULT_EVENT_TTL, EventReaper
@@ -95,10 +96,14 @@ class APIServer:
         bookmark_interval: float = DEFAULT_BOOKMARK_INTERVAL,
         server_address: str = "",
         min_request_timeout: float = 1800.0,
+        default_not_ready_toleration_seconds: int = DEFAULT_TOLERATION_SECONDS,
+        default_unreachable_toleration_seconds: int = DEFAULT_TOLERATION_SECONDS,
     ) -> None:
         self.store = store if store is not None else open_store(storage)
         self.registry = registry if registry is not None else default_registry()
         self.handlers = ResourceHandlers(self.store)
+        self.handlers.admission.not_ready_toleration_seconds = default_not_ready_toleration_seconds
+        self.handlers.admission.unreachable_toleration_seconds = default_unreachable_toleration_seconds
         self.subresources = Subresources(self.handlers)
         self.pod_logs = PodLogs(self.store)
         bootstrap(self.handlers)

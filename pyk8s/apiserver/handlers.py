@@ -219,6 +219,8 @@ class ResourceHandlers:
         if resource is PODS:
             self.admission.resolve_priority(obj)
         resource.default(obj)
+        if resource is PODS:
+            self.admission.add_default_tolerations(obj)
         stamp_create(obj, namespace)
         meta = obj["metadata"]
         causes = resource.validate(obj)
@@ -347,6 +349,8 @@ class ResourceHandlers:
             old = orjson.loads(old_bytes)
             obj = make(old, old_bytes)
             self._prepare_update(resource, obj, old, route.subresource)
+            if resource is PODS and not route.subresource:
+                self.admission.add_default_tolerations(obj)
             stamp_update(obj, old)
             meta, old_meta = obj["metadata"], old.get("metadata") or {}
             # pods/binding checks its one change itself (a bound pod's spec is otherwise immutable).
@@ -356,19 +360,25 @@ class ResourceHandlers:
                 raise self._invalid(resource, obj, causes)
             # Removing the last finalizer of an object being deleted deletes it (upstream
             # Store.Update's deleteForEmptyFinalizers; a pod still in its grace period waits
-            # for the kubelet).
+            # for the kubelet; a namespace waits for its spec.finalizers too, as upstream's
+            # ShouldDeleteNamespaceDuringUpdate, or the GC's removal of ``orphan`` would
+            # delete it before the namespace controller has emptied it).
+            # A namespace's spec.finalizers count as finalizers here: /finalize removing the
+            # last one deletes it (ShouldDeleteNamespaceDuringUpdate).
             if (
                 old_meta.get("deletionTimestamp")
-                and old_meta.get("finalizers")
+                and (old_meta.get("finalizers") or (resource is NAMESPACES and (old.get("spec") or {}).get("finalizers")))
                 and not meta.get("finalizers")
                 and not (resource.deletion_grace and meta.get("deletionGracePeriodSeconds"))
+                and not (resource is NAMESPACES and (obj.get("spec") or {}).get("finalizers"))
             ):
                 if dry_run:
                     return 200, _dry_run_bytes(obj, str(old_revision))
                 result = store.delete(resource.plural, route.namespace, route.name, old_revision)
                 if result.status is WriteStatus.OK:
                     self._after_delete(resource, result.data)
-                    return 200, result.data
+                    # The reply shows the update that finished it (its finalizers gone).
+                    return 200, _dry_run_bytes(obj, str(old_revision))
                 if result.status is WriteStatus.NOT_FOUND:
                     raise errors.not_found(resource.plural, route.name, resource.group)
                 continue

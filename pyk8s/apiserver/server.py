@@ -43,6 +43,9 @@ class ServerConfig:
     backlog: int = DEFAULT_BACKLOG
     log_level: str = "info"
     log_access: bool = False
+    # Admission's DefaultTolerationSeconds (kube-apiserver flags of the same names).
+    default_not_ready_toleration_seconds: int = 300
+    default_unreachable_toleration_seconds: int = 300
 
 
 def _chain_shutdown_signals(app: Any, loop: asyncio.AbstractEventLoop) -> None:
@@ -87,6 +90,8 @@ def _load_app(config: ServerConfig, *_args: Any, **_kwargs: Any) -> _ServedApp:
         compaction_retention=config.compaction_retention,
         event_ttl=config.event_ttl,
         server_address=f"{config.bind_address}:{config.port}",
+        default_not_ready_toleration_seconds=config.default_not_ready_toleration_seconds,
+        default_unreachable_toleration_seconds=config.default_unreachable_toleration_seconds,
     )
     return _ServedApp(app)
 

@@ -50,6 +50,14 @@ def parse_args(argv: list[str] | None = None) -> ServerConfig:
         "--max-inflight", type=int, default=DEFAULT_BACKPRESSURE,
         help="concurrent requests, open watches included (granian backpressure)",
     )
+    parser.add_argument(
+        "--default-not-ready-toleration-seconds", type=int, default=300, metavar="SECONDS",
+        help="tolerationSeconds of the not-ready:NoExecute toleration added to every pod that lacks one (default 300)",
+    )
+    parser.add_argument(
+        "--default-unreachable-toleration-seconds", type=int, default=300, metavar="SECONDS",
+        help="tolerationSeconds of the unreachable:NoExecute toleration added to every pod that lacks one (default 300)",
+    )
     parser.add_argument("--log-level", default="info", choices=("critical", "error", "warning", "info", "debug"))
     parser.add_argument("--access-log", action="store_true", help="log every request")
     args = parser.parse_args(argv)
@@ -67,6 +75,8 @@ def parse_args(argv: list[str] | None = None) -> ServerConfig:
         backpressure=args.max_inflight,
         log_level=args.log_level,
         log_access=args.access_log,
+        default_not_ready_toleration_seconds=args.default_not_ready_toleration_seconds,
+        default_unreachable_toleration_seconds=args.default_unreachable_toleration_seconds,
     )
 
 

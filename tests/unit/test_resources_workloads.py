@@ -169,3 +169,45 @@ def test_job_labels_with_template_labels_or_its_own(app):
     own = job("o")
     own["metadata"]["labels"] = {"team": "a"}
     assert ok(call(app, "POST", JOBS, own), 201)["metadata"]["labels"] == {"team": "a"}
+
+
+def test_job_delete_without_policy_orphans_its_pods(app):
+    """batch/v1 Jobs default to orphaning (upstream's DefaultGarbageCollectionPolicy);
+    an explicit policy or a GC finalizer already set wins."""
+    template = {"spec": {"restartPolicy": "Never", "containers": [{"name": "c", "image": "busybox"}]}}
+    for name in ("plain", "background", "foreground"):
+        ok(call(app, "POST", "/apis/batch/v1/namespaces/default/jobs",
+                {"metadata": {"name": name}, "spec": {"template": template}}), 201)
+    plain = ok(call(app, "DELETE", "/apis/batch/v1/namespaces/default/jobs/plain"))
+    assert plain["metadata"]["finalizers"] == ["orphan"] and plain["metadata"]["deletionTimestamp"]
+    ok(call(app, "DELETE", "/apis/batch/v1/namespaces/default/jobs/background", {"propagationPolicy": "Background"}))
+    failure(call(app, "GET", "/apis/batch/v1/namespaces/default/jobs/background"), 404, "NotFound")
+    foreground = ok(call(app, "DELETE", "/apis/batch/v1/namespaces/default/jobs/foreground", {"propagationPolicy": "Foreground"}))
+    assert foreground["metadata"]["finalizers"] == ["foregroundDeletion"]
+    again = ok(call(app, "DELETE", "/apis/batch/v1/namespaces/default/jobs/foreground"))
+    assert again["metadata"]["finalizers"] == ["foregroundDeletion"]
+
+
+def test_update_may_not_change_uid(app):
+    """ValidateObjectMetaUpdate: metadata.uid is immutable; an update without one keeps it."""
+    created = ok(call(app, "POST", "/api/v1/namespaces/default/configmaps", {"metadata": {"name": "uid-check"}}), 201)
+    changed = {**created, "metadata": {**created["metadata"], "uid": "00000000-0000-0000-0000-000000000000"}}
+    body = failure(call(app, "PUT", "/api/v1/namespaces/default/configmaps/uid-check", changed), 422, "Invalid")
+    assert body["details"]["causes"][0]["field"] == "metadata.uid"
+    body = failure(call(app, "PATCH", "/api/v1/namespaces/default/configmaps/uid-check",
+                        {"metadata": {"uid": "00000000-0000-0000-0000-000000000000"}}, content_type="application/merge-patch+json"),
+                   422, "Invalid")
+    without = {**created, "metadata": {k: v for k, v in created["metadata"].items() if k != "uid"}, "data": {"a": "b"}}
+    updated = ok(call(app, "PUT", "/api/v1/namespaces/default/configmaps/uid-check", without))
+    assert updated["metadata"]["uid"] == created["metadata"]["uid"] and updated["data"] == {"a": "b"}
+
+
+def test_empty_metadata_collections_are_not_stored(app):
+    """Go's omitempty: removing the last finalizer/label leaves no empty list or map behind."""
+    ok(call(app, "POST", "/api/v1/namespaces/default/configmaps",
+            {"metadata": {"name": "empties", "labels": {}, "finalizers": ["example.com/f"]}}), 201)
+    patched = ok(call(app, "PATCH", "/api/v1/namespaces/default/configmaps/empties",
+                      {"metadata": {"$deleteFromPrimitiveList/finalizers": ["example.com/f"]}},
+                      content_type="application/strategic-merge-patch+json"))
+    assert "finalizers" not in patched["metadata"] and "labels" not in patched["metadata"]
+    assert "finalizers" not in ok(call(app, "GET", "/api/v1/namespaces/default/configmaps/empties"))["metadata"]

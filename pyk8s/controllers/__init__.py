@@ -27,6 +27,7 @@ CONTROLLERS: dict[str, str] = {
     "garbage-collector-controller": "pyk8s.controllers.garbagecollector:GarbageCollector",
     "namespace-controller": "pyk8s.controllers.namespace:NamespaceController",
     "node-lifecycle-controller": "pyk8s.controllers.nodelifecycle:NodeLifecycleController",
+    "taint-eviction-controller": "pyk8s.controllers.tainteviction:TaintEvictionController",
     "endpoints-controller": "pyk8s.controllers.endpoints:EndpointsController",
     "serviceaccount-controller": "pyk8s.controllers.serviceaccount:ServiceAccountController",
 }

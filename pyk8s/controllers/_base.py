@@ -56,13 +56,16 @@ class ControllerContext:
 
 class Controller:
     name: ClassVar[str] = ""
+    # The Events' source component; upstream's controllers mostly use their name, a few an
+    # older one (node-controller, endpoint-controller).
+    event_source: ClassVar[str] = ""
     default_workers: ClassVar[int] = 5
 
     def __init__(self, context: ControllerContext) -> None:
         self.context = context
         self.client = context.client
         self.informers = context.informers
-        self.recorder = context.recorder
+        self.recorder = context.recorder.for_component(self.event_source or self.name)
         self.metrics = context.metrics
         self.queue: RateLimitingQueue[str] = RateLimitingQueue(default_controller_rate_limiter())
         self.metrics.register_queue(self.name, self.queue)

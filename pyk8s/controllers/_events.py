@@ -13,7 +13,7 @@ from collections.abc import Mapping
 
 from pyk8s.client import EVENTS, ApiClient, ApiError, NotFound, PatchType, TransportError
 
-__all__ = ["EventRecorder", "NORMAL", "WARNING"]
+__all__ = ["ComponentRecorder", "EventRecorder", "NORMAL", "WARNING"]
 
 log = logging.getLogger(__name__)
 
@@ -40,7 +40,12 @@ class EventRecorder:
         self.posted = 0
         self.dropped_on_error = 0
 
-    def event(self, obj: Mapping, event_type: str, reason: str, message: str) -> None:
+    def for_component(self, component: str) -> ComponentRecorder:
+        """A view that records with ``component`` as the Event's source (upstream gives each
+        controller its own: "replicaset-controller", "node-controller", ...)."""
+        return ComponentRecorder(self, component)
+
+    def event(self, obj: Mapping, event_type: str, reason: str, message: str, *, component: str | None = None) -> None:
         """Record an Event about ``obj`` (any object with apiVersion/kind/metadata)."""
         meta = obj.get("metadata") or {}
         involved = {
@@ -49,7 +54,7 @@ class EventRecorder:
         }
         if meta.get("namespace"):
             involved["namespace"] = meta["namespace"]
-        self._pending.append((involved, event_type, reason, message))
+        self._pending.append((involved, event_type, reason, message, component or self.component))
         if self._wakeup is not None:
             self._wakeup.set()
 
@@ -93,10 +98,10 @@ class EventRecorder:
             finally:
                 self._busy -= 1
 
-    async def _write(self, involved: dict, event_type: str, reason: str, message: str) -> None:
+    async def _write(self, involved: dict, event_type: str, reason: str, message: str, component: str) -> None:
         # Cluster-scoped objects' events go to "default", as upstream.
         namespace = involved.get("namespace") or "default"
-        correlation = (involved.get("uid"), involved.get("kind"), namespace, involved.get("name"), reason, message)
+        correlation = (involved.get("uid"), involved.get("kind"), namespace, involved.get("name"), reason, message, component)
         known = self._recent.get(correlation)
         now = _now()
         if known is not None:
@@ -115,8 +120,8 @@ class EventRecorder:
             "metadata": {"generateName": f"{involved.get('name')}.", "namespace": namespace},
             "involvedObject": involved,
             "reason": reason, "message": message, "type": event_type,
-            "source": {"component": self.component},
-            "reportingComponent": self.component, "reportingInstance": self.instance,
+            "source": {"component": component},
+            "reportingComponent": component, "reportingInstance": self.instance,
             "firstTimestamp": now, "lastTimestamp": now, "count": 1,
         }
         created = await self.client.create(EVENTS, body, namespace=namespace)
@@ -124,3 +129,15 @@ class EventRecorder:
         self._recent[correlation] = (created["metadata"]["name"], 1)
         if len(self._recent) > _RECENT:
             self._recent.popitem(last=False)
+
+
+class ComponentRecorder:
+    """``EventRecorder.event`` with a fixed source component; shares the recorder's buffer,
+    writers and correlator."""
+
+    def __init__(self, recorder: EventRecorder, component: str) -> None:
+        self.recorder = recorder
+        self.component = component
+
+    def event(self, obj: Mapping, event_type: str, reason: str, message: str) -> None:
+        self.recorder.event(obj, event_type, reason, message, component=self.component)

@@ -270,6 +270,7 @@ def _selector_matches(selector: Mapping[str, str], labels: Mapping[str, str] | N
 
 class EndpointsController(Controller):
     name = "endpoints-controller"
+    event_source = "endpoint-controller"
     default_workers = 5
 
     def __init__(self, context: ControllerContext) -> None:

@@ -107,6 +107,7 @@ def _status_of(condition: Obj | None) -> str | None:
 
 class NodeLifecycleController(Controller):
     name = "node-lifecycle-controller"
+    event_source = "node-controller"
     default_workers = 8
 
     def __init__(self, context: ControllerContext) -> None:

@@ -124,7 +124,10 @@ def stamp_update(obj: dict[str, Any], old: dict[str, Any]) -> None:
     if "namespace" in old_meta:
         meta["namespace"] = old_meta["namespace"]
     generation = old_meta.get("generation", 1)
-    if obj.get("spec") != old.get("spec"):
+    if obj.get("spec") != old.get("spec") or (
+            # Deployments also count annotation changes: they are copied to the ReplicaSets
+            # (upstream's deploymentStrategy.PrepareForUpdate).
+            obj.get("kind") == "Deployment" and meta.get("annotations") != old_meta.get("annotations")):
         generation += 1
     meta["generation"] = generation
     meta.pop("selfLink", None)

@@ -77,6 +77,10 @@ def test_generation_and_status_subresource(app):
     assert status["status"] == {"replicas": 2, "observedGeneration": 2}
     assert status["spec"]["replicas"] == 2 and status["metadata"]["generation"] == 2
     assert "labels" not in status["metadata"]  # deploymentStatusStrategy keeps labels
+    # Annotations are copied to the ReplicaSets, so changing them is a new generation too.
+    annotated = ok(call(app, "PATCH", f"{DEPLOY}/web", {"metadata": {"annotations": {"kubernetes.io/change-cause": "x"}}},
+                        content_type=MERGE))
+    assert annotated["metadata"]["generation"] == 3
 
 
 def test_scale_subresource(app):

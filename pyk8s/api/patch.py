@@ -1,8 +1,9 @@
 """Request body media types and PATCH application.
 
-Bodies of POST/PUT/DELETE are JSON or YAML (``application/yaml``, read as kube-apiserver's
-sigs.k8s.io/yaml reads it: YAML 1.1 scalars, timestamps left as strings) and reach the
-handlers as JSON.  Protobuf is refused with 415 for every write.
+Bodies of POST/PUT/DELETE are JSON, YAML (``application/yaml``, read as kube-apiserver's
+sigs.k8s.io/yaml reads it: YAML 1.1 scalars, timestamps left as strings) or, for the
+built-in kinds, protobuf (``pyk8s.api.protobuf``, what kubectl's typed generators send);
+all reach the handlers as JSON.  A PATCH body is never protobuf: 415.
 
 PATCH bodies are one of the three patch types kube-apiserver serves for built-in kinds:
 
@@ -26,6 +27,7 @@ import yaml
 
 from pyk8s.api import errors
 from pyk8s.api.errors import StatusError, bad_request
+from pyk8s.api.protobuf import PROTOBUF_MEDIA_TYPE, decode_object
 from pyk8s.api.strategic import schema_for, strategic_merge_patch, unprocessable_patch
 
 __all__ = [
@@ -59,8 +61,8 @@ PATCH_TYPES = (JSON_PATCH, MERGE_PATCH, STRATEGIC_MERGE_PATCH)
 
 JSON_MEDIA_TYPE = "application/json"
 YAML_MEDIA_TYPE = "application/yaml"
-PROTOBUF_MEDIA_TYPE = "application/vnd.kubernetes.protobuf"
-BODY_TYPES = (JSON_MEDIA_TYPE, YAML_MEDIA_TYPE)
+# In the order kube-apiserver lists them in its 415 message.
+BODY_TYPES = (JSON_MEDIA_TYPE, YAML_MEDIA_TYPE, PROTOBUF_MEDIA_TYPE)
 
 # Upstream's maxJSONPatchOperations.
 MAX_JSON_PATCH_OPERATIONS = 10000
@@ -94,7 +96,8 @@ def check_patch_type(media_type: str) -> str:
 
 
 def check_body_type(media_type: str) -> None:
-    """415 unless a POST/PUT/DELETE body is JSON or YAML (or says nothing, meaning JSON)."""
+    """415 unless a POST/PUT/DELETE body is JSON, YAML or protobuf (or says nothing,
+    meaning JSON)."""
     if media_type and media_type not in BODY_TYPES:
         raise errors.unsupported_media_type(media_type, BODY_TYPES)
 
@@ -122,7 +125,10 @@ def decode_body(media_type: str, body: bytes) -> Any:
 
 def json_body(media_type: str, body: bytes) -> bytes:
     """The body as JSON bytes, for handlers that decode JSON themselves: JSON passes
-    through untouched, YAML is converted (after the same checks as ``decode_body``)."""
+    through untouched, YAML is converted (after the same checks as ``decode_body``), and
+    so is protobuf (400 for bytes that do not decode, 415 for a kind it has no schema for)."""
+    if media_type == PROTOBUF_MEDIA_TYPE:
+        return orjson.dumps(decode_object(body))
     if media_type != YAML_MEDIA_TYPE or not body.strip():
         return body
     value = _decode_yaml(body)

@@ -323,8 +323,7 @@ class APIServer:
     @staticmethod
     def _check_content_type(content_type: str | None, body: bytes) -> bytes:
         """The body of a POST/PUT/DELETE as JSON: JSON (or no Content-Type) as sent, YAML
-        converted; 415 for anything else, protobuf included, as kube-apiserver without
-        protobuf support would answer."""
+        and protobuf converted (pyk8s.api.patch.json_body); 415 for anything else."""
         media = _media_type(content_type)
         check_body_type(media)
         return json_body(media, body)

@@ -264,8 +264,8 @@ def test_delete_by_label_selector(kubectl, http, unique):
 
 
 # kubectl's typed generators (`create namespace|configmap|secret|deployment|service`) send
-# protobuf bodies, which this server answers with 415 (it speaks JSON and YAML only), and
-# kubectl does not fall back to JSON; the same objects go in through `create -f` here.
+# protobuf bodies: test_kubectl_generators.py covers them; the objects here go in through
+# `create -f` (JSON).
 
 
 def test_create_namespace_and_delete_namespace(kubectl, http, unique):

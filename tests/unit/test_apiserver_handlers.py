@@ -324,9 +324,8 @@ def test_request_entity_too_large(app):
 
 
 @pytest.mark.parametrize("method,path,content_type", [
-    ("POST", "/api/v1/pods", "application/vnd.kubernetes.protobuf"),
     ("POST", "/api/v1/pods", "text/plain"),
-    ("PUT", "/api/v1/namespaces/default/pods/nginx", "application/vnd.kubernetes.protobuf"),
+    ("PUT", "/api/v1/namespaces/default/pods/nginx", "application/x-protobuf"),
     ("PATCH", "/api/v1/namespaces/default/pods/nginx", "application/apply-patch+yaml"),
     ("PATCH", "/api/v1/namespaces/default/pods/nginx", "application/vnd.kubernetes.protobuf"),
     ("PATCH", "/api/v1/namespaces/default/pods/nginx", "text/plain"),

@@ -19,7 +19,7 @@ from pyk8s.client import (
     PODS, ApiClient, ApiError, Forbidden, Indexer, NotFound, PatchType, SharedInformer, TransportError,
 )
 
-from ._events import NORMAL, WARNING, EventRecorder
+from ._events import NORMAL, WARNING, ComponentRecorder, EventRecorder
 
 __all__ = [
     "NAMESPACE_TERMINATING_CAUSE", "POD_CONTROLLER_UID_INDEX", "POD_DELETION_COST", "PodControl",
@@ -27,7 +27,7 @@ __all__ = [
     "is_namespace_terminating_error", "is_pod_active", "is_pod_available", "is_pod_ready",
     "is_pod_terminating", "is_terminating", "orphan_index_key", "owner_reference", "parse_time",
     "pod_controller_uid_index", "pod_from_template", "pod_ready_since", "pods_for_owner",
-    "pods_to_delete", "rfc3339", "selector_matches", "slow_start_batch",
+    "pods_to_delete", "rfc3339", "selector_matcher", "selector_matches", "slow_start_batch",
 ]
 
 Obj = dict
@@ -63,10 +63,11 @@ def controller_ref(obj: Mapping) -> Obj | None:
 
 
 def pod_from_template(template: Mapping, owner: Mapping, *, generate_name: str | None = None,
-                      extra_labels: Mapping[str, str] | None = None) -> Obj:
+                      extra_labels: Mapping[str, str] | None = None, copy_spec: bool = True) -> Obj:
     """A pod for ``owner`` from its ``spec.template`` (upstream's GetPodFromTemplate): the
     template's labels, annotations, finalizers and spec; ``generateName`` ``<owner>-``; a
-    controller ownerReference to ``owner``."""
+    controller ownerReference to ``owner``.  ``copy_spec=False`` shares the template's spec
+    (for a pod that is only serialized, never changed)."""
     template_meta = template.get("metadata") or {}
     owner_meta = owner["metadata"]
     labels = dict(template_meta.get("labels") or {})
@@ -82,7 +83,8 @@ def pod_from_template(template: Mapping, owner: Mapping, *, generate_name: str |
         meta["annotations"] = dict(template_meta["annotations"])
     if template_meta.get("finalizers"):
         meta["finalizers"] = list(template_meta["finalizers"])
-    return {"apiVersion": "v1", "kind": "Pod", "metadata": meta, "spec": copy.deepcopy(template.get("spec") or {})}
+    spec = template.get("spec") or {}
+    return {"apiVersion": "v1", "kind": "Pod", "metadata": meta, "spec": copy.deepcopy(spec) if copy_spec else spec}
 
 
 def is_terminating(obj: Mapping) -> bool:
@@ -140,6 +142,17 @@ def selector_matches(selector: Mapping | None, labels: Mapping[str, str]) -> boo
     if not selector or not (selector.get("matchLabels") or selector.get("matchExpressions")):
         return False
     return _workload_selector_matches(selector, labels)
+
+
+def selector_matcher(selector: Mapping | None) -> Callable[[Mapping[str, str]], bool]:
+    """``selector_matches`` prepared once for many pods: a plain matchLabels selector (the
+    usual kind) becomes one subset test of label items."""
+    if not selector or not (selector.get("matchLabels") or selector.get("matchExpressions")):
+        return lambda _labels: False
+    if selector.get("matchExpressions"):
+        return lambda labels: _workload_selector_matches(selector, labels)
+    wanted = dict(selector["matchLabels"]).items()
+    return lambda labels: wanted <= labels.items()
 
 
 # -- the pod index by controller ---------------------------------------------------------------
@@ -212,7 +225,8 @@ class PodControl:
     ``max_in_flight`` of its requests run at once, however many callers ask: a 10,000-pod
     scale-up must not open 10,000 connections."""
 
-    def __init__(self, client: ApiClient, recorder: EventRecorder, *, max_in_flight: int = 64) -> None:
+    def __init__(self, client: ApiClient, recorder: EventRecorder | ComponentRecorder, *,
+                 max_in_flight: int = 64) -> None:
         self.client = client
         self.recorder = recorder
         self.max_in_flight = max_in_flight
@@ -225,7 +239,10 @@ class PodControl:
 
     async def create_pod(self, template: Mapping, owner: Mapping, *, generate_name: str | None = None,
                          extra_labels: Mapping[str, str] | None = None) -> Obj:
-        pod = pod_from_template(template, owner, generate_name=generate_name, extra_labels=extra_labels)
+        # The pod is encoded and sent at once, so it may share the (cached) template's spec:
+        # a deep copy per pod costs more than the rest of building it.
+        pod = pod_from_template(template, owner, generate_name=generate_name, extra_labels=extra_labels,
+                                copy_spec=False)
         if not pod["metadata"]["labels"]:
             raise ValueError("unable to create pods, no labels")
         namespace = owner["metadata"].get("namespace")
@@ -244,7 +261,7 @@ class PodControl:
             async with self._semaphore():
                 await self.client.delete(PODS, name, namespace=namespace)
         except NotFound:
-            raise
+            raise  # already gone: what was wanted, so no FailedDelete event
         except (ApiError, TransportError) as error:
             self.recorder.event(owner, WARNING, "FailedDelete", f"Error deleting: {error_text(error)}")
             raise
@@ -284,7 +301,9 @@ _PHASE_ORDINAL = {"Pending": 0, "Unknown": 1, "Running": 2}
 _NANOS = 1_000_000_000
 
 
+@functools.lru_cache(maxsize=4096)
 def _timestamp_nanos(text: str | None) -> int | None:
+    # Second-resolution stamps repeat across a ReplicaSet's pods: parse each once.
     moment = parse_time(text)
     return None if moment is None else int(moment.timestamp()) * _NANOS
 

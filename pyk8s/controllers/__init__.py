@@ -52,10 +52,10 @@ def controller_class(name: str) -> type[Controller]:
 
 
 def resolve_names(spec: list[str]) -> list[str]:
-    """Upstream's ``--controllers`` semantics: ``*`` = all on by default, ``foo`` enables,
-    ``-foo`` disables; names may be aliases.  Raises ValueError on an unknown name."""
-    enabled: list[str] = []
-    disabled: set[str] = set()
+    """Upstream's ``--controllers`` semantics (IsControllerEnabled): ``*`` = all on by
+    default, ``foo`` enables, ``-foo`` disables, the first mention of a name decides; names
+    may be aliases.  Raises ValueError on an unknown name."""
+    decided: dict[str, bool] = {}
     star = False
     for item in spec:
         item = item.strip()
@@ -68,10 +68,8 @@ def resolve_names(spec: list[str]) -> list[str]:
         name = ALIASES.get(item.lstrip("-"), item.lstrip("-"))
         if name not in CONTROLLERS:
             raise ValueError(f"{item!r} is not in the list of known controllers: {sorted(CONTROLLERS)}")
-        if negate:
-            disabled.add(name)
-        elif name not in enabled:
-            enabled.append(name)
+        decided.setdefault(name, not negate)
+    enabled = [name for name, on in decided.items() if on]
     if star:
-        enabled += [name for name in CONTROLLERS if name not in enabled]
-    return [name for name in enabled if name not in disabled]
+        enabled += [name for name in CONTROLLERS if name not in decided]
+    return enabled

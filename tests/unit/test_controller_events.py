@@ -84,3 +84,18 @@ def test_repeated_event_bumps_the_count():
         recorder.event(RS, "Warning", "FailedCreate", "Error creating: quota")
     drain(recorder)
     assert len(client.created) == 1 and [p[1]["count"] for p in client.patched] == [2, 3]
+
+
+def test_controllers_flag_semantics_match_upstream():
+    """IsControllerEnabled: '*' turns on every controller not named; the first mention of a
+    name decides; aliases work; an unknown name is an error."""
+    from pyk8s.controllers import CONTROLLERS, resolve_names
+
+    assert resolve_names(["*"]) == list(CONTROLLERS)
+    assert "job-controller" not in resolve_names(["*", "-job"])
+    assert resolve_names(["replicaset", "-replicaset"]) == ["replicaset-controller"]
+    assert resolve_names(["-replicaset-controller", "replicaset"]) == []
+    assert resolve_names(["garbagecollector", "namespace"]) == ["garbage-collector-controller", "namespace-controller"]
+    import pytest
+    with pytest.raises(ValueError, match="not in the list of known controllers"):
+        resolve_names(["no-such-controller"])

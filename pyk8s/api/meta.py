@@ -107,7 +107,7 @@ def stamp_create(obj: dict[str, Any], namespace: str) -> None:
     _drop_empty(meta)
 
 
-def stamp_update(obj: dict[str, Any], old: dict[str, Any]) -> None:
+def stamp_update(obj: dict[str, Any], old: dict[str, Any], main_resource: bool = True) -> None:
     """Carry over what an update may not change; bump ``generation`` when the spec changed
     (upstream strategies compare specs; metadata-only or status changes keep it)."""
     meta = obj["metadata"]
@@ -126,8 +126,9 @@ def stamp_update(obj: dict[str, Any], old: dict[str, Any]) -> None:
     generation = old_meta.get("generation", 1)
     if obj.get("spec") != old.get("spec") or (
             # Deployments also count annotation changes: they are copied to the ReplicaSets
-            # (upstream's deploymentStrategy.PrepareForUpdate).
-            obj.get("kind") == "Deployment" and meta.get("annotations") != old_meta.get("annotations")):
+            # (upstream's deploymentStrategy.PrepareForUpdate; not /status, through which the
+            # controller writes its revision annotation).
+            main_resource and obj.get("kind") == "Deployment" and meta.get("annotations") != old_meta.get("annotations")):
         generation += 1
     meta["generation"] = generation
     meta.pop("selfLink", None)

@@ -351,7 +351,7 @@ class ResourceHandlers:
             self._prepare_update(resource, obj, old, route.subresource)
             if resource is PODS and not route.subresource:
                 self.admission.add_default_tolerations(obj)
-            stamp_update(obj, old)
+            stamp_update(obj, old, not route.subresource)
             meta, old_meta = obj["metadata"], old.get("metadata") or {}
             # pods/binding checks its one change itself (a bound pod's spec is otherwise immutable).
             causes = resource.validate_update(obj, old) if route.subresource != "binding" else []

@@ -81,6 +81,10 @@ def test_generation_and_status_subresource(app):
     annotated = ok(call(app, "PATCH", f"{DEPLOY}/web", {"metadata": {"annotations": {"kubernetes.io/change-cause": "x"}}},
                         content_type=MERGE))
     assert annotated["metadata"]["generation"] == 3
+    # Through /status (the controller's revision annotation) it is not.
+    status = ok(call(app, "PATCH", f"{DEPLOY}/web/status", {"metadata": {"annotations": {"deployment.kubernetes.io/revision": "1"}}},
+                     content_type=MERGE))
+    assert status["metadata"]["generation"] == 3 and status["metadata"]["annotations"]["deployment.kubernetes.io/revision"] == "1"
 
 
 def test_scale_subresource(app):

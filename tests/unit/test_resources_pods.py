@@ -230,3 +230,20 @@ def test_global_default_class_follows_writes(app):
             content_type=MERGE))
     ok(call(app, "DELETE", "/apis/scheduling.k8s.io/v1/priorityclasses/d"))
     assert ok(call(app, "POST", PODS, pod("e")), 201)["spec"]["priority"] == 0
+
+
+def test_probe_and_http_get_defaults(app):
+    """SetDefaults_Probe and SetDefaults_HTTPGetAction, as kubectl describe shows them."""
+    pod = {"metadata": {"name": "probed"}, "spec": {"containers": [{
+        "name": "c", "image": "busybox",
+        "readinessProbe": {"httpGet": {"port": 8080}},
+        "livenessProbe": {"exec": {"command": ["true"]}, "periodSeconds": 5},
+        "lifecycle": {"preStop": {"httpGet": {"port": 8080, "path": "/quit"}}},
+    }]}}
+    status, created = call(app, "POST", "/api/v1/namespaces/default/pods", pod)
+    assert status == 201, created
+    container = created["spec"]["containers"][0]
+    assert container["readinessProbe"] == {"httpGet": {"port": 8080, "path": "/", "scheme": "HTTP"}, "timeoutSeconds": 1,
+                                           "periodSeconds": 10, "successThreshold": 1, "failureThreshold": 3}
+    assert container["livenessProbe"]["periodSeconds"] == 5 and container["livenessProbe"]["failureThreshold"] == 3
+    assert container["lifecycle"]["preStop"]["httpGet"] == {"port": 8080, "path": "/quit", "scheme": "HTTP"}

@@ -51,6 +51,28 @@ def _default_container(container: Obj) -> None:
     container.setdefault("resources", {})
     for port in container.get("ports") or ():
         port.setdefault("protocol", "TCP")
+    for key in ("livenessProbe", "readinessProbe", "startupProbe"):
+        probe = container.get(key)
+        if isinstance(probe, dict):
+            # SetDefaults_Probe
+            probe.setdefault("timeoutSeconds", 1)
+            probe.setdefault("periodSeconds", 10)
+            probe.setdefault("successThreshold", 1)
+            probe.setdefault("failureThreshold", 3)
+            _default_http_get(probe.get("httpGet"))
+    lifecycle = container.get("lifecycle")
+    if isinstance(lifecycle, dict):
+        for hook in ("postStart", "preStop"):
+            if isinstance(lifecycle.get(hook), dict):
+                _default_http_get(lifecycle[hook].get("httpGet"))
+
+
+def _default_http_get(action: object) -> None:
+    """SetDefaults_HTTPGetAction: path "/", scheme HTTP."""
+    if isinstance(action, dict):
+        if not action.get("path"):
+            action["path"] = "/"
+        action.setdefault("scheme", "HTTP")
 
 
 def _qos_class(spec: Obj) -> str:

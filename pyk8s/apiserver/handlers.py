@@ -283,7 +283,17 @@ class ResourceHandlers:
             raise bad_request("the namespace of the provided object does not match the namespace sent on the request")
         expected = parse_resource_version(meta.get("resourceVersion", ""))
         resource.default(obj)
-        status, data = self._guaranteed_update(route, lambda old, old_bytes: obj, expected, options.dry_run)
+        body_uid = meta.get("uid")
+
+        def replace(old: Obj, old_bytes: bytes) -> Obj:
+            # The body's uid is a precondition of a PUT (upstream's defaultUpdatedObjectInfo
+            # .Preconditions); a PATCH that changes it fails validation instead (422).
+            old_uid = (old.get("metadata") or {}).get("uid", "")
+            if body_uid and body_uid != old_uid:
+                raise errors.precondition_failed(resource.plural, route.name, "UID", body_uid, old_uid, resource.group)
+            return obj
+
+        status, data = self._guaranteed_update(route, replace, expected, options.dry_run)
         return with_warnings(status, data, warnings)
 
     def patch(

@@ -56,6 +56,7 @@ SETTING_FLAGS = (
     ("--large-cluster-size-threshold", int, 50),
     ("--unhealthy-zone-threshold", float, 0.55),
     ("--namespace-sync-period", "duration", "5m0s"),
+    ("--terminated-pod-gc-threshold", int, 12500),
 )
 
 

@@ -30,6 +30,7 @@ CONTROLLERS: dict[str, str] = {
     "taint-eviction-controller": "pyk8s.controllers.tainteviction:TaintEvictionController",
     "endpoints-controller": "pyk8s.controllers.endpoints:EndpointsController",
     "serviceaccount-controller": "pyk8s.controllers.serviceaccount:ServiceAccountController",
+    "pod-garbage-collector-controller": "pyk8s.controllers.podgc:PodGCController",
 }
 
 # kube-controller-manager still accepts the names from before 1.28.
@@ -43,6 +44,7 @@ ALIASES: dict[str, str] = {
     "nodelifecycle": "node-lifecycle-controller",
     "endpoint": "endpoints-controller",
     "serviceaccount": "serviceaccount-controller",
+    "podgc": "pod-garbage-collector-controller",
 }
 
 

@@ -200,11 +200,13 @@ def test_update_may_not_change_uid(app):
     """ValidateObjectMetaUpdate: metadata.uid is immutable; an update without one keeps it."""
     created = ok(call(app, "POST", "/api/v1/namespaces/default/configmaps", {"metadata": {"name": "uid-check"}}), 201)
     changed = {**created, "metadata": {**created["metadata"], "uid": "00000000-0000-0000-0000-000000000000"}}
-    body = failure(call(app, "PUT", "/api/v1/namespaces/default/configmaps/uid-check", changed), 422, "Invalid")
-    assert body["details"]["causes"][0]["field"] == "metadata.uid"
+    # PUT: the body's uid is a precondition (409); PATCH: changing it is invalid (422).
+    body = failure(call(app, "PUT", "/api/v1/namespaces/default/configmaps/uid-check", changed), 409, "Conflict")
+    assert "Precondition failed: UID in precondition: 00000000-0000-0000-0000-000000000000" in body["message"]
     body = failure(call(app, "PATCH", "/api/v1/namespaces/default/configmaps/uid-check",
                         {"metadata": {"uid": "00000000-0000-0000-0000-000000000000"}}, content_type="application/merge-patch+json"),
                    422, "Invalid")
+    assert body["details"]["causes"][0]["field"] == "metadata.uid"
     without = {**created, "metadata": {k: v for k, v in created["metadata"].items() if k != "uid"}, "data": {"a": "b"}}
     updated = ok(call(app, "PUT", "/api/v1/namespaces/default/configmaps/uid-check", without))
     assert updated["metadata"]["uid"] == created["metadata"]["uid"] and updated["data"] == {"a": "b"}

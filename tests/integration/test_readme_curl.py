@@ -13,7 +13,7 @@ README = pathlib.Path(__file__).resolve().parents[2] / "README.md"
 
 def curl_commands() -> list[str]:
     text = README.read_text()
-    block = text[text.index("## Talking to it with curl") :]
+    block = text[text.index("## The API server alone, with curl") :]
     block = block[block.index("```\n") + 4 :]
     block = block[: block.index("```")]
     commands: list[str] = []

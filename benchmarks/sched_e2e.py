@@ -8,9 +8,12 @@ Three processes, as in a cluster: the API server (native store, granian, 1 worke
 scheduler (``python -m pyk8s.cli.scheduler``, leader election off, uvloop) and this one,
 which loads objects and watches the measured pods.
 
-Load generator: this process, raw aiohttp on uvloop with a fixed number of concurrent
-POSTs (``--concurrency``, default 64) of pre-encoded orjson bodies; it is the same for
-every run and is counted in the measured window.  Throughput = measured pods / (first
+Load generator: this process, on uvloop, with a fixed number of concurrent POSTs
+(``--concurrency``, default 64) of pre-encoded orjson bodies, pipelined over 64 HTTP/1.1
+connections (``--loader aiohttp``: through aiohttp, as the figures before 2026-11-27 were
+taken; it costs this process ~4x the CPU per create, taken from the same two cores); it
+is the same for every run and is counted in the measured window.  The watch that times
+the bindings decodes only lines that carry a nodeName.  Throughput = measured pods / (first
 create sent .. last binding observed on a pods watch opened before the first create).
 
     python benchmarks/sched_e2e.py                 # the full shape
@@ -24,6 +27,8 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import collections
+import functools
 import json
 import os
 import pathlib
@@ -44,6 +49,7 @@ RESULTS = pathlib.Path(__file__).resolve().parent / "results"
 NAMESPACE = "sched-perf"
 UPSTREAM = {"ci_floor": 680, "developer_machine": 1300}
 TARGET = 5000
+LOADER_CONNECTIONS = 64  # the pipelined loader's connections: one request in flight on each at the default concurrency (the server works one request per connection at a time)
 
 
 def cpu_seconds(pid: int) -> float:
@@ -111,6 +117,60 @@ async def post_all(session: aiohttp.ClientSession, url: str, bodies: list[bytes]
     return first_sent[0]
 
 
+async def post_pipelined(base: str, path: str, bodies: list[bytes], concurrency: int, connections: int) -> float:
+    """POST every body over ``connections`` pipelined HTTP/1.1 connections, ``concurrency`` in
+    flight (pyk8s.scheduler._pipeline: a few tens of microseconds of this process's CPU per
+    request where aiohttp takes ~150, so the load generator leaves more of the shared cores
+    to the processes under test).  Returns when the first was sent."""
+    from pyk8s.client import ApiClient
+    from pyk8s.scheduler._pipeline import PipelinedWriter
+
+    loop = asyncio.get_running_loop()
+    queue = collections.deque(bodies)
+    room = asyncio.Event()
+    state = {"in_flight": 0, "delayed": 0}
+    failures: list[int] = []
+
+    def requeue(body: bytes) -> None:
+        state["delayed"] -= 1
+        queue.append(body)
+        room.set()
+
+    def answered(body: bytes, future: asyncio.Future) -> None:
+        state["in_flight"] -= 1
+        status = 503 if future.exception() is not None else future.result()[0]  # lost connection: retry
+        if status in (429, 500, 503):
+            state["delayed"] += 1
+            loop.call_later(0.05, requeue, body)
+        elif status >= 400 and status != 409:  # 409: a retry of a create that went through
+            failures.append(status)
+        room.set()
+
+    async with ApiClient(base) as client:
+        writer = PipelinedWriter(client, connections=connections)
+        try:
+            first = time.perf_counter()
+            sent = 0
+            while queue or state["in_flight"] or state["delayed"]:
+                if failures:
+                    raise RuntimeError(f"POST {path}: {failures[0]}")
+                if queue and state["in_flight"] < concurrency:
+                    body = queue.popleft()
+                    state["in_flight"] += 1
+                    writer.send("POST", path, body).add_done_callback(functools.partial(answered, body))
+                    sent += 1
+                    if sent % 64 == 0:
+                        await asyncio.sleep(0)  # let answers in while the window is open
+                    continue
+                room.clear()
+                await room.wait()
+            if failures:
+                raise RuntimeError(f"POST {path}: {failures[0]}")
+            return first
+        finally:
+            writer.close()
+
+
 class BindingWatch:
     """Counts measured pods seen with spec.nodeName on one pods watch."""
 
@@ -128,6 +188,8 @@ class BindingWatch:
         async with self.session.get(url, params=params, timeout=aiohttp.ClientTimeout(total=None)) as response:
             self.started.set()
             async for line in response.content:
+                if b'"nodeName"' not in line:
+                    continue  # a pending pod: skipped without decoding it
                 event = orjson.loads(line)
                 obj = event["object"]
                 name = obj["metadata"].get("name", "")
@@ -140,6 +202,12 @@ class BindingWatch:
                         if len(self.bound) == self.expected:
                             self.done.set()
                             return
+
+
+async def count_events(session, base: str) -> int:
+    async with session.get(f"{base}/api/v1/namespaces/{NAMESPACE}/events", params={"limit": "1"}) as response:
+        listed = orjson.loads(await response.read())
+    return len(listed.get("items") or ()) + int(listed["metadata"].get("remainingItemCount") or 0)
 
 
 async def wait_for_warm_up(session, base: str, timeout: float = 120.0) -> float:
@@ -156,8 +224,15 @@ async def wait_for_warm_up(session, base: str, timeout: float = 120.0) -> float:
 
 
 async def measure(server_pid: int, metrics_port: int, base: str, nodes: int, placed: int, measured: int,
-                  concurrency: int, scheduler_cmd: list[str], precreated: bool) -> dict:
+                  concurrency: int, scheduler_cmd: list[str], precreated: bool, loader: str) -> dict:
     connector = aiohttp.TCPConnector(limit=concurrency + 8)
+    pods_path = f"/api/v1/namespaces/{NAMESPACE}/pods"
+
+    async def post_measured(bodies: list[bytes]) -> float:
+        if loader == "aiohttp":
+            return await post_all(session, base + pods_path, bodies, concurrency)
+        return await post_pipelined(base, pods_path, bodies, concurrency, LOADER_CONNECTIONS)
+
     async with aiohttp.ClientSession(connector=connector) as session:
         ns = orjson.dumps({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": NAMESPACE}})
         await post_all(session, f"{base}/api/v1/namespaces", [ns], 1)
@@ -170,7 +245,7 @@ async def measure(server_pid: int, metrics_port: int, base: str, nodes: int, pla
             # scheduler_perf's shape: the measured pods are pending before the scheduler starts,
             # so the window is the scheduler's own throughput through the API (list, watch,
             # bindings), not the API server's create rate.
-            await post_all(session, f"{base}/api/v1/namespaces/{NAMESPACE}/pods", bodies, concurrency)
+            await post_measured(bodies)
         setup_seconds = time.perf_counter() - t
         async with session.get(f"{base}/api/v1/namespaces/{NAMESPACE}/pods", params={"limit": "1"}) as response:
             rv = orjson.loads(await response.read())["metadata"]["resourceVersion"]
@@ -190,7 +265,7 @@ async def measure(server_pid: int, metrics_port: int, base: str, nodes: int, pla
                     created_done = scheduler_started
                     bound_at_creates_done.append(0)
                     return scheduler_started
-                first = await post_all(session, f"{base}/api/v1/namespaces/{NAMESPACE}/pods", bodies, concurrency)
+                first = await post_measured(bodies)
                 created_done = time.perf_counter()
                 bound_at_creates_done.append(len(watch.bound))
                 return first
@@ -203,6 +278,17 @@ async def measure(server_pid: int, metrics_port: int, base: str, nodes: int, pla
                 watcher.cancel()
             first_create = await creating
             cpu_after = (cpu_seconds(server_pid), cpu_seconds(scheduler.pid), time.process_time())
+            # Events are written in the background: how many of the window's pods already
+            # have theirs tells whether the window paid for them; the CPU until all are
+            # written is the whole per-pod cost, however the writes were spread.
+            events_in_window = await count_events(session, base)
+            expected_events = measured + (0 if precreated else 1)
+            drain_deadline = time.monotonic() + 30
+            events_total = events_in_window
+            while events_total < expected_events and time.monotonic() < drain_deadline:
+                await asyncio.sleep(0.1)
+                events_total = await count_events(session, base)
+            cpu_drained = (cpu_seconds(server_pid), cpu_seconds(scheduler.pid), time.process_time())
             async with session.get(f"http://127.0.0.1:{metrics_port}/metrics") as response:
                 attempts = {line.split('result="')[1].split('"')[0]: int(float(line.rsplit(" ", 1)[1]))
                             for line in (await response.text()).splitlines()
@@ -224,10 +310,15 @@ async def measure(server_pid: int, metrics_port: int, base: str, nodes: int, pla
             "create_rate": round(measured / (created_done - first_create), 1) if not precreated else None,
             "setup_seconds": round(setup_seconds, 2), "warm_up_seconds": round(warm_up, 2),
             "scheduler_attempts": attempts,
+            "events_written_in_window": events_in_window,
             "bound_when_creates_done": bound_at_creates_done[0],
             # CPU seconds each process spent in the measured window: where the time goes.
             "cpu_seconds": {name: round(after - before, 2) for name, before, after in
                             zip(("apiserver", "scheduler", "loader+watch"), cpu_before, cpu_after)},
+            "events_written": events_total,
+            # Until every Event is written (the event polling adds a little to the API server).
+            "cpu_seconds_all_events": {name: round(after - before, 2) for name, before, after in
+                                       zip(("apiserver", "scheduler", "loader+watch"), cpu_before, cpu_drained)},
         }
 
 
@@ -235,7 +326,7 @@ def print_table(row: dict) -> None:
     lines = [
         ("shape", f"SchedulingBasic {row['nodes']} nodes, {row['placed']} placed, {row['measured']} measured"),
         ("bound", f"{row['bound']}/{row['measured']}"),
-        ("mode", row["mode"]),
+        ("mode", f"{row['mode']} (loader: {row['loader']})"),
         ("window", f"{row['seconds']:.2f} s " + ("(scheduler start -> last binding)" if row["mode"] == "precreated"
                                                  else "(first create -> last binding)")),
         ("pyk8s end to end", f"{row['pods_per_s']:.0f} pods/s"),
@@ -244,8 +335,12 @@ def print_table(row: dict) -> None:
                                  f"{row['bound_when_creates_done']} bound by then")] if row["create_rate"] else []),
         ("upstream CI floor", f"{UPSTREAM['ci_floor']} pods/s  (x{row['pods_per_s'] / UPSTREAM['ci_floor']:.1f})"),
         ("upstream dev machine", f"~{UPSTREAM['developer_machine']} pods/s  (x{row['pods_per_s'] / UPSTREAM['developer_machine']:.1f})"),
+        ("Events by window end", f"{row['events_written_in_window']} (one Scheduled per pod; warm-up included)"),
         ("scheduler attempts", ", ".join(f"{k} {v}" for k, v in sorted(row["scheduler_attempts"].items()))),
         ("CPU s in window", ", ".join(f"{k} {v}" for k, v in row["cpu_seconds"].items())),
+        ("CPU us/pod", ", ".join(f"{k} {v / row['measured'] * 1e6:.0f}" for k, v in row["cpu_seconds"].items())),
+        ("  ... all Events written", ", ".join(f"{k} {v / row['measured'] * 1e6:.0f}" for k, v in row["cpu_seconds_all_events"].items())
+                                     + f" ({row['events_written']} Events)"),
         ("target", f">= {TARGET} pods/s: {'met' if row['pods_per_s'] >= TARGET else 'NOT met'}"),
     ]
     width = max(len(k) for k, _ in lines)
@@ -257,6 +352,8 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="1000 nodes, 200 placed, 2000 measured")
     parser.add_argument("--concurrency", type=int, default=64, help="concurrent POSTs of the load generator")
+    parser.add_argument("--loader", default="pipelined", choices=("pipelined", "aiohttp"),
+                        help="how the measured pods are POSTed: pipelined HTTP/1.1 (default) or aiohttp (earlier figures)")
     parser.add_argument("--profile-scheduler", metavar="FILE", help="run the scheduler under cProfile, stats to FILE")
     parser.add_argument("--storage", default="native", choices=("native", "reference"))
     parser.add_argument("--precreated", action="store_true",
@@ -275,14 +372,15 @@ def main(argv: list[str] | None = None) -> int:
             runner = asyncio.Runner()
         with runner:
             row = runner.run(measure(server.process.pid, metrics_port, server.url, nodes, placed, measured,
-                                      args.concurrency, scheduler_cmd, args.precreated))
-    row.update(storage=args.storage, concurrency=args.concurrency)
+                                      args.concurrency, scheduler_cmd, args.precreated, args.loader))
+    row.update(storage=args.storage, concurrency=args.concurrency, loader=args.loader)
     print_table(row)
     RESULTS.mkdir(exist_ok=True)
     report = {
         "benchmark": "sched_e2e", "started": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
         "machine": {"python": platform.python_version(), "platform": platform.platform(), "cpus": os.cpu_count()},
-        "load_generator": f"this process: aiohttp + uvloop, {args.concurrency} concurrent POSTs of pre-encoded orjson bodies",
+        "load_generator": (f"this process on uvloop: {args.concurrency} concurrent POSTs of pre-encoded orjson bodies, "
+                           + (f"pipelined over {LOADER_CONNECTIONS} HTTP/1.1 connections" if args.loader == "pipelined" else "aiohttp")),
         "processes": ["pyk8s-apiserver (granian, 1 worker)", "pyk8s-scheduler (python -m pyk8s.cli.scheduler)", "loader + watch"],
         "rows": [row],
         "upstream_pods_per_s": UPSTREAM, "target_pods_per_s": TARGET, "meets_target": row["pods_per_s"] >= TARGET,

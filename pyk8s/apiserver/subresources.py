@@ -130,8 +130,11 @@ class Subresources:
         uid = meta.get("uid") or ""
 
         def apply(old: Obj, old_bytes: bytes) -> Obj:
-            pod = orjson.loads(old_bytes)
-            pod_meta, spec = pod["metadata"], pod.setdefault("spec", {})
+            # A new object sharing what the binding does not touch with ``old`` (which the
+            # update only reads) rather than a second decode of the stored bytes.
+            pod = dict(old)
+            pod_meta = pod["metadata"] = dict(old.get("metadata") or {})
+            spec = pod["spec"] = dict(old.get("spec") or {})
             if uid and uid != pod_meta.get("uid"):
                 raise errors.conflict(
                     "pods/binding", route.name,
@@ -146,7 +149,7 @@ class Subresources:
             spec["nodeName"] = node
             if annotations:
                 pod_meta["annotations"] = {**(pod_meta.get("annotations") or {}), **annotations}
-            status = pod.setdefault("status", {})
+            status = pod["status"] = dict(old.get("status") or {})
             conditions = [c for c in status.get("conditions") or () if c.get("type") != "PodScheduled"]
             conditions.append({"type": "PodScheduled", "status": "True", "lastProbeTime": None, "lastTransitionTime": now_rfc3339()})
             status["conditions"] = conditions

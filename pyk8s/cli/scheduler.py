@@ -64,7 +64,7 @@ async def _serve(args: argparse.Namespace, config: dict | None) -> int:
             lease_duration=args.leader_elect_lease_duration, renew_deadline=args.leader_elect_renew_deadline,
             retry_period=args.leader_elect_retry_period,
             metrics_port=None if args.metrics_port < 0 else args.metrics_port, metrics_host=args.metrics_bind_address,
-            explain=args.explain,
+            explain=args.explain, tune_gc=True,
         )
         loop = asyncio.get_running_loop()
         stopped_by_signal = False

@@ -220,8 +220,12 @@ def _pod_terms(terms, pod_namespace: str, pod_labels: dict, weighted: bool) -> t
 
 def _start_time(pod: dict) -> int:
     text = (pod.get("status") or {}).get("startTime") or (pod.get("metadata") or {}).get("creationTimestamp")
-    if not text:
-        return 0
+    return _timestamp_micros(text) if text else 0
+
+
+@functools.lru_cache(maxsize=1024)
+def _timestamp_micros(text: str) -> int:
+    # Timestamps have one-second resolution: pods created together share the string.
     return int(datetime.fromisoformat(text).timestamp() * 1_000_000)
 
 

@@ -1,6 +1,6 @@
 """core/v1 Events written off the scheduling hot path, as client-go's EventBroadcaster
 with its correlator: ``record`` only appends to a bounded buffer; a background task posts
-them with bounded concurrency.  A repeat of an event still in the recent cache (same
+them, pipelined, with bounded concurrency.  A repeat of an event still in the recent cache (same
 object, reason and message) patches the existing Event's count instead of creating another.
 """
 
@@ -8,14 +8,16 @@ from __future__ import annotations
 
 import asyncio
 import collections
+import functools
 import datetime as dt
 import logging
+import time
 
 import orjson
 
 from pyk8s.client import EVENTS, ApiError, NotFound, TransportError
 
-from ._pipeline import PipelinedWriter
+from ._pipeline import PipelinedWriter, answer
 
 __all__ = ["EventRecorder", "COMPONENT"]
 
@@ -25,20 +27,29 @@ COMPONENT = "default-scheduler"
 _RECENT = 4096  # correlator cache size (client-go's maxLruCacheEntries)
 
 
+_clock: list = [0, ""]  # the last second formatted: most events of a burst share it
+
+
 def _now() -> str:
-    return dt.datetime.now(dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+    second = int(time.time())
+    if second != _clock[0]:
+        _clock[:] = second, dt.datetime.fromtimestamp(second, dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+    return _clock[1]
 
 
 class EventRecorder:
-    def __init__(self, writer: PipelinedWriter, *, instance: str, buffer: int = 50_000, concurrency: int = 16) -> None:
+    def __init__(self, writer: PipelinedWriter, *, instance: str, buffer: int = 50_000, concurrency: int = 256) -> None:
         """``buffer``: events waiting beyond this are dropped (oldest first), as upstream's
-        broadcaster drops rather than slow the scheduler down."""
+        broadcaster drops rather than slow the scheduler down.  ``concurrency``: writes in
+        flight at once (pipelined; upstream's broadcaster starts a goroutine per event)."""
         self.writer = writer
         self.instance = instance
         self.concurrency = concurrency
         self._pending: collections.deque = collections.deque(maxlen=buffer)
         self._recent: collections.OrderedDict = collections.OrderedDict()
         self._wakeup = asyncio.Event()
+        self._room = asyncio.Event()  # set while fewer than ``concurrency`` writes are in flight
+        self._room.set()
         self._busy = 0
         self.dropped_on_error = 0
         self.posted = 0
@@ -52,13 +63,16 @@ class EventRecorder:
         return not self._pending and self._busy == 0
 
     async def run(self) -> None:
-        workers = [asyncio.create_task(self._worker()) for _ in range(self.concurrency)]
-        try:
-            await asyncio.gather(*workers)
-        finally:
-            for worker in workers:
-                worker.cancel()
-            await asyncio.gather(*workers, return_exceptions=True)
+        """Write what is recorded, ``concurrency`` at most in flight, until cancelled."""
+        while True:
+            while not self._pending:
+                self._wakeup.clear()
+                await self._wakeup.wait()
+            while self._pending and self._busy < self.concurrency:
+                self._write(*self._pending.popleft())
+            if self._busy >= self.concurrency:
+                self._room.clear()
+                await self._room.wait()
 
     async def flush(self, timeout: float = 5.0) -> None:
         """Wait until every recorded event has been written (best effort, bounded)."""
@@ -67,23 +81,10 @@ class EventRecorder:
         while not self.idle and loop.time() < deadline:
             await asyncio.sleep(0.01)
 
-    async def _worker(self) -> None:
-        while True:
-            while not self._pending:
-                self._wakeup.clear()
-                await self._wakeup.wait()
-            item = self._pending.popleft()
-            self._busy += 1
-            try:
-                await self._write(*item)
-            except (ApiError, TransportError) as error:
-                # Events are best effort (upstream retries a few times, then drops).
-                self.dropped_on_error += 1
-                log.debug("event %s for %s not written: %s", item[2], item[0].get("metadata", {}).get("name"), error)
-            finally:
-                self._busy -= 1
-
-    async def _write(self, pod: dict, event_type: str, reason: str, message: str, action: str) -> None:
+    def _write(self, pod: dict, event_type: str, reason: str, message: str, action: str) -> None:
+        """Start one write: a PATCH of the count when the correlator knows an identical
+        recent event, else a new Event; its answer arrives in ``_answered``."""
+        item = (pod, event_type, reason, message, action)
         meta = pod.get("metadata") or {}
         namespace = meta.get("namespace") or "default"
         correlation = (meta.get("uid"), namespace, meta.get("name"), reason, message)
@@ -91,18 +92,20 @@ class EventRecorder:
         now = _now()
         if known is not None:
             name, count = known
-            try:
-                await self.writer.request("PATCH", EVENTS.path(namespace, name), orjson.dumps({"count": count + 1, "lastTimestamp": now}),
-                                          "application/merge-patch+json")
-                self._recent[correlation] = (name, count + 1)
-                self._recent.move_to_end(correlation)
-                self.posted += 1
-                return
-            except NotFound:
-                del self._recent[correlation]
+            future = self.writer.send("PATCH", EVENTS.path(namespace, name), orjson.dumps({"count": count + 1, "lastTimestamp": now}),
+                                      "application/merge-patch+json")
+            self._started(future, item, correlation, name, count + 1)
+            return
+        self._create(item, meta, namespace, correlation, now)
+
+    def _create(self, item: tuple, meta: dict, namespace: str, correlation: tuple, now: str) -> None:
+        _pod, event_type, reason, message, action = item
+        name = f"{meta.get('name')}.{time.time_ns():x}"
         body = {
             "apiVersion": "v1", "kind": "Event",
-            "metadata": {"generateName": f"{meta.get('name')}.", "namespace": namespace},
+            # Named by the recorder as client-go's recorders do ("<object>.<unix nanoseconds
+            # in hex>"), so the reply need not be read to learn the name.
+            "metadata": {"name": name, "namespace": namespace},
             "involvedObject": {
                 "apiVersion": "v1", "kind": "Pod", "namespace": namespace, "name": meta.get("name"),
                 "uid": meta.get("uid"), "resourceVersion": meta.get("resourceVersion"),
@@ -112,8 +115,38 @@ class EventRecorder:
             "reportingComponent": COMPONENT, "reportingInstance": self.instance, "action": action,
             "firstTimestamp": now, "lastTimestamp": now, "count": 1,
         }
-        created = orjson.loads(await self.writer.request("POST", EVENTS.path(namespace), orjson.dumps(body)))
+        self._started(self.writer.send("POST", EVENTS.path(namespace), orjson.dumps(body)), item, correlation, name, 1)
+
+    def _started(self, future: asyncio.Future, item: tuple, correlation: tuple, name: str, count: int) -> None:
+        self._busy += 1
+        future.add_done_callback(functools.partial(self._answered, item, correlation, name, count))
+
+    def _answered(self, item: tuple, correlation: tuple, name: str, count: int, future: asyncio.Future) -> None:
+        self._busy -= 1
+        if self._busy < self.concurrency:
+            self._room.set()
+        if future.cancelled():
+            return
+        try:
+            answer(future)
+        except NotFound:
+            if count > 1:  # the Event counted on is gone (expired): write a new one
+                self._recent.pop(correlation, None)
+                meta = item[0].get("metadata") or {}
+                self._create(item, meta, correlation[1], correlation, _now())
+                return
+            self._dropped(item, "namespace not found")
+            return
+        except (ApiError, TransportError) as error:
+            self._dropped(item, error)
+            return
         self.posted += 1
-        self._recent[correlation] = (created["metadata"]["name"], 1)
+        self._recent[correlation] = (name, count)
+        self._recent.move_to_end(correlation)
         if len(self._recent) > _RECENT:
             self._recent.popitem(last=False)
+
+    def _dropped(self, item: tuple, error) -> None:
+        # Events are best effort (upstream retries a few times, then drops).
+        self.dropped_on_error += 1
+        log.debug("event %s for %s not written: %s", item[2], (item[0].get("metadata") or {}).get("name"), error)

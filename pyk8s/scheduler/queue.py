@@ -283,6 +283,9 @@ class SchedulingQueue:
         return {ACTIVE: self._counts[ACTIVE], BACKOFF: self._counts[BACKOFF],
                 UNSCHEDULABLE: len(self._unschedulable), GATED: len(self._gated)}
 
+    def unschedulable_count(self) -> int:
+        return len(self._unschedulable)
+
     def where(self, key: str) -> str | None:
         entry = self.entries.get(key)
         return entry.where if entry is not None else None

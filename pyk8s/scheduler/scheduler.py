@@ -34,6 +34,8 @@ and scores are written to the pod annotation ``scheduler.pyk8s.io/explanation`` 
 from __future__ import annotations
 
 import asyncio
+import functools
+import gc
 import logging
 import socket
 import time
@@ -49,7 +51,7 @@ from pyk8s.client import (
 
 from ._base import ScheduleResult
 from ._objects import SchedulingInputError
-from ._pipeline import PipelinedWriter
+from ._pipeline import PipelinedWriter, answer
 from .cluster import Cluster
 from .events import EventRecorder
 from .metrics import SchedulerMetrics, serve_http
@@ -64,6 +66,10 @@ log = logging.getLogger(__name__)
 EXPLAIN_ANNOTATION = "scheduler.pyk8s.io/explain"
 _TERMINAL_PHASES = ("Succeeded", "Failed")
 _UNSCHEDULABLE_FLUSH_PERIOD = 30.0  # upstream flushes unschedulablePods every 30 s
+_GC_YOUNG_THRESHOLD = 50_000  # allocations between young collections (tune_gc)
+_GC_OFF_WHILE_SYNCING = 10.0  # seconds at most without the cyclic GC at start (tune_gc)
+_BIND_CONNECTIONS = 32
+_EVENT_CONNECTIONS = 16
 _YIELD_EVERY = 32  # cycles between yields to the loop, so informers and binders keep up
 
 
@@ -109,11 +115,15 @@ class Scheduler:
         max_in_unschedulable: float = DEFAULT_MAX_IN_UNSCHEDULABLE,
         preemption_grace_period: int | None = 0,
         seed: int = 0,
+        tune_gc: bool = False,
     ) -> None:
         """``config``: KubeSchedulerConfiguration (dict or YAML); its podInitialBackoffSeconds
         and podMaxBackoffSeconds apply unless given here.  ``preemption_grace_period``: the
         gracePeriodSeconds victims are deleted with (upstream passes the victim's own; 0
-        here by default because no kubelet finishes bound pods; None = the victim's own)."""
+        here by default because no kubelet finishes bound pods; None = the victim's own).
+        ``tune_gc``: the scheduler owns its process (the CLI): collect young objects less
+        often and exempt the synced caches from the cyclic GC (``gc.freeze``); it changes
+        process-wide settings, so it is off for in-process use."""
         if isinstance(config, str):
             import yaml
             config = yaml.safe_load(config) or {}
@@ -135,13 +145,21 @@ class Scheduler:
         self.explain = explain
         self.explain_top_nodes = explain_top_nodes
         self.preemption_grace_period = preemption_grace_period
-        # Bindings and events, one each per pod, go through pipelined connections.
-        self.writer = PipelinedWriter(client)
-        self.events = EventRecorder(self.writer, instance=self.identity)
+        self.tune_gc = tune_gc
+        # Bindings and events, one each per pod, go through pipelined connections; events
+        # have their own (as upstream's separate event client), so a burst of them never
+        # queues bindings behind it on the wire.  An HTTP/1.1 server works on one request
+        # per connection at a time: many connections let it take a batch of requests per
+        # wakeup (as HTTP/2 streams would), which costs both sides far less per request.
+        self.writer = PipelinedWriter(client, connections=_BIND_CONNECTIONS)
+        self.events = EventRecorder(PipelinedWriter(client, connections=_EVENT_CONNECTIONS), instance=self.identity)
         self.assumed: dict[str, str] = {}  # pod key -> node it was assumed onto
         self._orphans: dict[str, dict[str, dict]] = {}  # node -> {key: pod} bound before the node arrived
         self._condition_sent: dict[str, str] = {}  # pod key -> last Unschedulable message written
-        self._bind_slots = asyncio.Semaphore(max_binds_in_flight)
+        self.max_binds_in_flight = max_binds_in_flight
+        self.binds_in_flight = 0
+        self._bind_room = asyncio.Event()  # set while binds_in_flight < max_binds_in_flight
+        self._bind_room.set()
         self._background: set[asyncio.Task] = set()
         self._stopping = asyncio.Event()
         self._leading = asyncio.Event()
@@ -154,11 +172,29 @@ class Scheduler:
     async def run(self) -> None:
         """Serve metrics, sync informers, then (after winning the lease, with leader election)
         schedule until ``stop()`` or until leadership is lost."""
+        gc_back_on = None
+        if self.tune_gc:
+            # A watch event or list page allocates thousands of containers that die young or
+            # join the caches: collecting every 700 allocations (the default) mostly re-scans
+            # survivors, and a full collection comes every 70,000.
+            gc.set_threshold(_GC_YOUNG_THRESHOLD, *gc.get_threshold()[1:])
+            # Nearly everything the first lists allocate joins the caches: no collection
+            # can free it.  (Back on after _GC_OFF_WHILE_SYNCING at the latest, so a server
+            # that cannot be reached does not leave the GC off.)
+            gc.disable()
+            gc_back_on = asyncio.get_running_loop().call_later(_GC_OFF_WHILE_SYNCING, gc.enable)
         if self.metrics_port is not None:
             self._http_runner, self.bound_port = await serve_http(self.metrics, self.metrics_host, self.metrics_port)
         self._start_informers()
         try:
             await self.informers.wait_for_cache_sync()
+            if self.tune_gc:
+                # The synced caches (every node and pod: hundreds of thousands of containers)
+                # live as long as the process; without this every full collection re-scans
+                # them, which costs more than the scheduling itself.
+                gc.freeze()
+                gc_back_on.cancel()
+                gc.enable()
             if self.leader_elect:
                 name, namespace, duration, deadline, retry = self.lease
                 self.elector = LeaderElector(
@@ -179,8 +215,12 @@ class Scheduler:
                     task.cancel()
                 await asyncio.gather(stop, lead, return_exceptions=True)
         finally:
+            if gc_back_on is not None:
+                gc_back_on.cancel()
+                gc.enable()
             self.queue.close()
             self.writer.close()
+            self.events.writer.close()
             await self.informers.shutdown()
             if self._http_runner is not None:
                 await self._http_runner.cleanup()
@@ -279,9 +319,10 @@ class Scheduler:
     def _pod_updated(self, old: dict, new: dict) -> None:
         if (new.get("spec") or {}).get("nodeName"):
             if not (old.get("spec") or {}).get("nodeName"):
-                self.queue.delete(new)
-                self._condition_sent.pop(pod_key(new), None)
-                self.cluster.remove_nominated_pod(pod_key(new))
+                key = pod_key(new)
+                self.queue.delete(key)
+                self._condition_sent.pop(key, None)
+                self.cluster.remove_nominated_pod(key)
             self._assigned_pod_upsert(new, old)
         elif self._responsible(new):
             if new["metadata"].get("deletionTimestamp"):
@@ -293,9 +334,12 @@ class Scheduler:
 
     def _track_nomination(self, pod: dict) -> None:
         """Upstream's nominator follows status.nominatedNodeName of pending pods."""
-        key = pod_key(pod)
         node = (pod.get("status") or {}).get("nominatedNodeName")
-        known = self.cluster.nominated.get(key)
+        nominated = self.cluster.nominated
+        if not node and not nominated:
+            return  # the common case, without building the key
+        key = pod_key(pod)
+        known = nominated.get(key)
         if not node:
             if known is not None:
                 self.cluster.remove_nominated_pod(key)
@@ -356,16 +400,15 @@ class Scheduler:
     def _assigned_pod_added(self) -> None:
         """AssignedPodAdd can only help pods rejected by PodTopologySpread (a domain's count
         rose) or by required pod affinity (a matching pod arrived)."""
-        if self.queue.pending()["unschedulable"]:
+        if self.queue.unschedulable_count():
             self.queue.move_all("AssignedPodAdd", _rejected_by_pod_placement)
 
     # ---- the scheduling cycle ------------------------------------------------------------
     async def _schedule_loop(self) -> None:
         since_yield = 0
         while True:
-            if self._bind_slots.locked():
-                await self._bind_slots.acquire()  # back-pressure: wait for a binding to finish
-                self._bind_slots.release()
+            if not self._bind_room.is_set():
+                await self._bind_room.wait()  # back-pressure: wait for a binding to finish
             entry = self.queue.pop_nowait()
             if entry is None:
                 entry = await self.queue.pop()
@@ -409,7 +452,7 @@ class Scheduler:
         self.cluster.bind(pod, node)  # assume: the node counts the pod from now on
         self.cluster.remove_nominated_pod(entry.key)  # upstream: DeleteNominatedPodIfExists
         self.assumed[entry.key] = node
-        self._spawn(self._bind(entry, node, profile.scheduler_name, started))
+        self._bind(entry, node, profile.scheduler_name, started)
 
     def _unschedulable(self, entry: QueuedPod, cycle: int, profile, result: ScheduleResult, started: float) -> None:
         pod = entry.pod
@@ -439,25 +482,43 @@ class Scheduler:
         if nominated:
             self._spawn(self._preempt(pod, nomination))
 
-    async def _bind(self, entry: QueuedPod, node: str, profile: str, started: float) -> None:
+    def _bind(self, entry: QueuedPod, node: str, profile: str, started: float) -> None:
+        """POST pods/{name}/binding; ``_bound`` finishes the binding cycle when it answers
+        (a callback, not a task per pod: the binding cycle is this one request)."""
         meta = entry.pod["metadata"]
+        namespace = meta.get("namespace") or "default"
         body = {
             "apiVersion": "v1", "kind": "Binding",
-            "metadata": {"name": meta["name"], "namespace": meta.get("namespace") or "default", "uid": meta.get("uid")},
+            "metadata": {"name": meta["name"], "namespace": namespace, "uid": meta.get("uid")},
             "target": {"apiVersion": "v1", "kind": "Node", "name": node},
         }
-        async with self._bind_slots:
-            try:
-                await self.writer.request("POST", PODS.path(body["metadata"]["namespace"], meta["name"], "binding"), orjson.dumps(body))
-            except (ApiError, TransportError) as error:
-                self._forget(entry.key, node)
-                self.metrics.observe_attempt("error", profile, time.perf_counter() - started)
-                if not isinstance(error, NotFound):
-                    self.events.record(entry.pod, "Warning", "FailedScheduling", f"Binding rejected: {error}", "Binding")
-                self.queue.add_backoff(entry)
-                return
+        self.binds_in_flight += 1
+        if self.binds_in_flight >= self.max_binds_in_flight:
+            self._bind_room.clear()
+        future = self.writer.send("POST", PODS.path(namespace, meta["name"], "binding"), orjson.dumps(body))
+        future.add_done_callback(functools.partial(self._bound, entry, node, profile, started))
+
+    def _bound(self, entry: QueuedPod, node: str, profile: str, started: float, future: asyncio.Future) -> None:
+        self.binds_in_flight -= 1
+        if self.binds_in_flight < self.max_binds_in_flight:
+            self._bind_room.set()
+        if future.cancelled():
+            return
+        if not self._leading.is_set():
+            future.exception()  # stopped or lost the lease: the next leader decides
+            return
+        try:
+            answer(future)
+        except (ApiError, TransportError) as error:
+            self._forget(entry.key, node)
+            self.metrics.observe_attempt("error", profile, time.perf_counter() - started)
+            if not isinstance(error, NotFound):
+                self.events.record(entry.pod, "Warning", "FailedScheduling", f"Binding rejected: {error}", "Binding")
+            self.queue.add_backoff(entry)
+            return
         self.metrics.observe_attempt("scheduled", profile, time.perf_counter() - started)
         self.queue.done(entry.key)
+        meta = entry.pod["metadata"]
         self.events.record(entry.pod, "Normal", "Scheduled",
                            f"Successfully assigned {meta.get('namespace') or 'default'}/{meta['name']} to {node}", "Binding")
 

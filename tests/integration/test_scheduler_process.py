@@ -93,7 +93,8 @@ async def settle(scheduler, client=None, namespace=None, timeout=30.0):
     quiet = 0
     while time.monotonic() < deadline:
         pending = scheduler.queue.pending()
-        busy = pending["active"] or pending["backoff"] or scheduler._background or not scheduler.events.idle
+        busy = (pending["active"] or pending["backoff"] or scheduler._background or scheduler.binds_in_flight
+                or not scheduler.events.idle)
         if not busy and namespace is not None:
             pods = (await client.list_all(PODS, namespace=namespace))["items"]
             busy = any(not p["spec"].get("nodeName") and not any(
@@ -468,18 +469,20 @@ def test_failed_binding_forgets_the_assumed_pod_and_retries(apiserver):
             await namespace(client, "rebind")
             await client.create(NODES, node_body("rebind-0", 1, "4Gi", labels={"pool": "rebind"}))
             async with scheduler_running(client, config={"profiles": [{"schedulerName": "rebind-test"}]}) as scheduler:
-                real_request = scheduler.writer.request
+                real_send = scheduler.writer.send
                 failures = []
 
-                async def flaky(method, path, body, content_type="application/json"):
+                def flaky(method, path, body, content_type="application/json"):
                     if path.endswith("/binding") and not failures:
                         failures.append(path)
                         # What the node's count looks like while the failing bind is on the wire.
                         failures.append(sorted(scheduler.cluster.pods_by_node["rebind-0"]))
-                        raise TransportError("injected")
-                    return await real_request(method, path, body, content_type)
+                        failed = asyncio.get_running_loop().create_future()
+                        failed.set_exception(TransportError("injected"))
+                        return failed
+                    return real_send(method, path, body, content_type)
 
-                scheduler.writer.request = flaky
+                scheduler.writer.send = flaky
                 await client.create(PODS, pod_body("big", "rebind", "800m", nodeSelector={"pool": "rebind"}, schedulerName="rebind-test"))
                 await settle(scheduler, client, "rebind")
                 got = await client.get(PODS, "big", namespace="rebind")
@@ -490,6 +493,71 @@ def test_failed_binding_forgets_the_assumed_pod_and_retries(apiserver):
     assert got["spec"]["nodeName"] == "rebind-0"  # retried after back-off; 800m counted once
     assert on_node == ["rebind/big"] and assumed == {}
     assert metrics.attempts_total("error") == 1 and metrics.attempts_total("scheduled", "rebind-test") == 1
+
+
+def test_pipelined_writer_sends_a_loop_turn_in_one_write(apiserver):
+    """Requests made in one turn of the loop leave in one write; answers come back in order,
+    failures as the typed errors."""
+    from pyk8s.client import NotFound
+    from pyk8s.scheduler._pipeline import PipelinedWriter, answer
+
+    async def scenario():
+        async with ApiClient(apiserver.url) as client:
+            await namespace(client, "pipelined")
+            writer = PipelinedWriter(client, connections=1)
+            try:
+                await writer.request("GET", NAMESPACES.path(name="pipelined"), b"")  # opens the connection
+                connection = writer._slots[0]
+                writes = []
+                real_write = connection.transport.write
+                connection.transport.write = lambda data: (writes.append(data), real_write(data))
+                futures = [writer.send("GET", NAMESPACES.path(name=name), b"") for name in ("pipelined", "absent", "default")]
+                await asyncio.wait(futures)
+                names = []
+                for future in futures:
+                    try:
+                        names.append(json.loads(answer(future))["metadata"]["name"])
+                    except NotFound:
+                        names.append(None)
+                return len(writes), names
+            finally:
+                writer.close()
+
+    writes, names = run(scenario())
+    assert writes == 1
+    assert names == ["pipelined", None, "default"]
+
+
+def test_event_recorder_names_events_and_counts_repeats(apiserver):
+    """Events are named as client-go names them ("<pod>.<hex nanoseconds>"); a repeat of a
+    recent one (same pod, reason, message) raises its count instead of adding another."""
+    from pyk8s.scheduler._pipeline import PipelinedWriter
+    from pyk8s.scheduler.events import EventRecorder
+
+    async def scenario():
+        async with ApiClient(apiserver.url) as client:
+            await namespace(client, "recorded")
+            pod = {"metadata": {"name": "web", "namespace": "recorded", "uid": "u-1", "resourceVersion": "7"}}
+            recorder = EventRecorder(PipelinedWriter(client), instance="test")
+            writing = asyncio.create_task(recorder.run())
+            try:
+                recorder.record(pod, "Warning", "FailedScheduling", "0/3 nodes are available", "Scheduling")
+                await recorder.flush()
+                recorder.record(pod, "Warning", "FailedScheduling", "0/3 nodes are available", "Scheduling")
+                recorder.record(pod, "Normal", "Scheduled", "Successfully assigned recorded/web to n1", "Binding")
+                await recorder.flush()
+            finally:
+                writing.cancel()
+                recorder.writer.close()
+            return (await client.list_all(EVENTS, namespace="recorded"))["items"], recorder
+
+    events, recorder = run(scenario())
+    by_reason = {e["reason"]: e for e in events}
+    assert len(events) == 2 and recorder.posted == 3 and recorder.dropped_on_error == 0
+    assert by_reason["FailedScheduling"]["count"] == 2 and by_reason["Scheduled"]["count"] == 1
+    name, _, stamp = by_reason["Scheduled"]["metadata"]["name"].partition(".")
+    assert name == "web" and int(stamp, 16) > 0
+    assert by_reason["Scheduled"]["involvedObject"]["uid"] == "u-1"
 
 
 def test_pipelined_writer_parses_split_and_chunked_answers():

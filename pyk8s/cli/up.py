@@ -93,6 +93,9 @@ def _node_base_name() -> str:
 
 def _port_free(port: int) -> bool:
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        # As the API server binds: connections of a cluster just stopped may linger in
+        # TIME_WAIT, which must not make the port look taken; a listener still does.
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         try:
             sock.bind(("127.0.0.1", port))
         except OSError as error:

@@ -157,7 +157,7 @@ class SimulatedNodes:
         lease_renew_interval: float | None = None,
         status_report_period: float = NODE_STATUS_REPORT_FREQUENCY,
         concurrency: int = 128,
-        connections: int = 2,
+        connections: int = 4,
         pod_connections: int = 16,
     ) -> None:
         if count < 1:

@@ -7,6 +7,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from ._default_selector import DefaultSelector
 from ._objects import (
     ParsedNode,
     ParsedPod,
@@ -42,6 +43,9 @@ class ScheduleResult:
     reasons: dict[str, int] = field(default_factory=dict)  # failure text -> node count
     explain: Explanation | None = None
     prefilter_message: str = ""
+    # Without a node: the plugins that rejected it (upstream's UnschedulablePlugins), which
+    # decide the cluster events that can make it schedulable (queueing_hints.py).
+    unschedulable_plugins: frozenset[str] = frozenset()
 
     @property
     def message(self) -> str:
@@ -113,11 +117,15 @@ class ClusterBase:
 
     def __init__(self, config: Mapping | str | None = None, *, seed: int = 0, registry: Registry | None = None,
                  default_spread_selector: Callable[[Mapping], Mapping | None] | None = None):
-        """default_spread_selector(pod) -> labelSelector or None: upstream's DefaultSelector
-        (the selectors of the Services, ReplicationControllers, ReplicaSets and
-        StatefulSets that own or select the pod), supplied by the process layer from its
-        listers.  Without it, pods without constraints of their own get no default spreading."""
-        self.default_spread_selector = default_spread_selector
+        """PodTopologySpread's default constraints count pods matching upstream's
+        DefaultSelector, built from the Services and ReplicaSets given to ``add_service`` /
+        ``add_replica_set`` (the process layer feeds them from its informers).
+        ``default_spread_selector(pod) -> labelSelector or None`` replaces that lookup."""
+        self.workload_selectors = DefaultSelector()
+        self.default_spread_selector = default_spread_selector or self.workload_selectors
+        # The process layer's ApiClient (upstream's Handle.ClientSet) for plugins that talk
+        # to the API server, e.g. a custom Bind plugin; None in-process.
+        self.client = None
         self.profiles: dict[str, Profile] = build_profiles(config, registry=registry, handle=self)
         self.nodes: dict[str, ParsedNode] = {}
         self.pods: dict[str, ParsedPod] = {}
@@ -226,6 +234,22 @@ class ClusterBase:
         self.namespace_labels[namespace] = dict(labels)
         self._namespace_labels(namespace, dict(labels))
 
+    def add_service(self, service: Mapping) -> None:
+        """A Service (added or updated): its spec.selector joins the default spreading
+        selector of the pods it selects."""
+        self.workload_selectors.set_service(service)
+
+    def remove_service(self, service: Mapping) -> None:
+        self.workload_selectors.remove_service(service)
+
+    def add_replica_set(self, replica_set: Mapping) -> None:
+        """A ReplicaSet (added or updated): its spec.selector joins the default spreading
+        selector of the pods it controls."""
+        self.workload_selectors.set_replica_set(replica_set)
+
+    def remove_replica_set(self, replica_set: Mapping) -> None:
+        self.workload_selectors.remove_replica_set(replica_set)
+
     # ---- scheduling ---------------------------------------------------------------------
     def profile_for(self, pod: Mapping) -> Profile:
         name = (pod.get("spec") or {}).get("schedulerName") or DEFAULT_SCHEDULER_NAME
@@ -243,7 +267,8 @@ class ClusterBase:
         for plugin in profile.python_pre_filters:
             status = plugin.pre_filter(state, pod)
             if status.code in (Code.UNSCHEDULABLE, Code.UNSCHEDULABLE_AND_UNRESOLVABLE, Code.ERROR):
-                return ScheduleResult(parsed.key, None, len(self.nodes), prefilter_message="; ".join(status.reasons))
+                return ScheduleResult(parsed.key, None, len(self.nodes), prefilter_message="; ".join(status.reasons),
+                                      unschedulable_plugins=frozenset((status.plugin or plugin.NAME,)))
         return self._schedule(parsed, profile, explain)
 
     def preempt(self, pod: Mapping) -> Preemption:
@@ -252,15 +277,25 @@ class ClusterBase:
         return self._preempt(self._with_default_spreading(parse_pod(pod), pod, profile), profile)
 
     def _with_default_spreading(self, parsed: ParsedPod, pod: Mapping, profile: Profile) -> ParsedPod:
-        """PodTopologySpread's default constraints for a pod that has none of its own."""
-        if parsed.spread_constraints or self.default_spread_selector is None or "PodTopologySpread" not in profile.plugin_args:
+        """PodTopologySpread's default constraints (upstream's buildDefaultConstraints) for a
+        pod that has none of its own: the profile's defaultConstraints, each counting the
+        pods that match the pod's DefaultSelector."""
+        if parsed.spread_constraints:
             return parsed
-        selector = label_selector(self.default_spread_selector(pod))
-        if not selector:  # no owner or service selects the pod: upstream adds nothing
+        args = profile.plugin_args.get("PodTopologySpread")
+        if args is None or not args["defaultConstraints"]:
             return parsed
-        args = profile.plugin_args["PodTopologySpread"]
+        found = self.default_spread_selector(pod)
+        selector = label_selector(found) if found is not None else None
+        if not selector:  # no Service or owner selects the pod: upstream adds nothing
+            return parsed
         parsed.spread_constraints = tuple(
-            (c["maxSkew"], c["topologyKey"], c["whenUnsatisfiable"], selector, 1, True, False) for c in args["defaultConstraints"])
+            (c["maxSkew"], c["topologyKey"], c["whenUnsatisfiable"], selector,
+             c.get("minDomains", 1) if c["whenUnsatisfiable"] == "DoNotSchedule" else 1,
+             c.get("nodeAffinityPolicy", "Honor") == "Honor", c.get("nodeTaintsPolicy", "Ignore") == "Honor")
+            for c in args["defaultConstraints"])
+        # System defaults keep nodes without a zone label in the Score (upstream's
+        # requireAllTopologies is false only for system-defaulted constraints).
         parsed.require_all_topologies = args["defaultingType"] != "System"
         return parsed
 

@@ -227,6 +227,8 @@ class Cluster(ClusterBase):
         for _plugin, reason, fit_bit, detail, detail2, count in reasons:
             t = self._text(reason, fit_bit, detail, detail2)
             result.reasons[t] = result.reasons.get(t, 0) + count
+        if node < 0 and reasons:
+            result.unschedulable_plugins = frozenset(KERNEL_NAMES[r[0]] for r in reasons)
         if details is not None:
             self._explain(result, profile, details)
         return result

@@ -11,6 +11,8 @@ Accepted shape (a dict or YAML text), as upstream's kubescheduler.config.k8s.io/
         filter / score / preFilter / postFilter / preScore / reserve / bind / queueSort: same
       pluginConfig:
       - {name: NodeResourcesFit, args: {scoringStrategy: {type, resources, requestedToCapacityRatio: {shape}}}}
+      - {name: PodTopologySpread, args: {defaultingType: System | List,
+                                         defaultConstraints: [{maxSkew, topologyKey, whenUnsatisfiable}]}}
 """
 
 from __future__ import annotations
@@ -20,6 +22,8 @@ from typing import Any
 
 import yaml
 
+from pyk8s.api.selectors import qualified_name_error
+
 from .framework import EXTENSION_POINTS, Profile, ProfileError, Registry
 from .plugins import DEFAULT_MULTIPOINT, default_registry
 
@@ -27,8 +31,8 @@ DEFAULT_SCHEDULER_NAME = "default-scheduler"
 POINTS = ("queueSort",) + tuple(EXTENSION_POINTS)
 FIT_STRATEGIES = ("LeastAllocated", "MostAllocated", "RequestedToCapacityRatio")
 DEFAULT_RESOURCES = ({"name": "cpu", "weight": 1}, {"name": "memory", "weight": 1})
-# Upstream's system defaults, used for pods without constraints of their own when the
-# process layer can name the pod's service/controller selector (see Cluster).
+# Upstream's systemDefaultConstraints (defaultingType System), for pods without constraints
+# of their own that a Service or their ReplicaSet selects (see _default_selector.py).
 SYSTEM_DEFAULT_CONSTRAINTS = (
     {"maxSkew": 3, "topologyKey": "kubernetes.io/hostname", "whenUnsatisfiable": "ScheduleAnyway"},
     {"maxSkew": 5, "topologyKey": "topology.kubernetes.io/zone", "whenUnsatisfiable": "ScheduleAnyway"},
@@ -95,25 +99,64 @@ def _validate_args(name: str, args: Mapping[str, Any]) -> dict:
     elif name == "NodeResourcesBalancedAllocation":
         args["resources"] = _check_resources(args.get("resources") or DEFAULT_RESOURCES, name)
     elif name == "PodTopologySpread":
-        kind = args.setdefault("defaultingType", "System")
-        if kind not in ("System", "List"):
-            raise ProfileError("PodTopologySpread: defaultingType must be System or List")
-        constraints = list(args.get("defaultConstraints") or ())
-        if kind == "System" and constraints:
-            raise ProfileError("PodTopologySpread: defaultConstraints must be empty with defaultingType System")
-        for c in constraints:
-            if c.get("labelSelector") is not None:
-                raise ProfileError("PodTopologySpread: defaultConstraints must not set labelSelector")
-            if not isinstance(c.get("maxSkew"), int) or c["maxSkew"] <= 0 or not c.get("topologyKey") or \
-                    c.get("whenUnsatisfiable") not in ("DoNotSchedule", "ScheduleAnyway"):
-                raise ProfileError(f"PodTopologySpread: invalid default constraint {c!r}")
-        args["defaultConstraints"] = SYSTEM_DEFAULT_CONSTRAINTS if kind == "System" else constraints
+        args["defaultConstraints"] = _default_constraints(args)
     elif name == "InterPodAffinity":
         weight = args.setdefault("hardPodAffinityWeight", 1)
         if not isinstance(weight, int) or not 0 <= weight <= 100:
             raise ProfileError("InterPodAffinity: hardPodAffinityWeight must be in 0..100")
         args.setdefault("ignorePreferredTermsOfExistingPods", False)
     return args
+
+
+_WHEN_UNSATISFIABLE = ("DoNotSchedule", "ScheduleAnyway")
+_INCLUSION_POLICIES = ("Honor", "Ignore")
+
+
+def _default_constraints(args: dict) -> list[dict] | tuple[dict, ...]:
+    """PodTopologySpreadArgs as upstream's ValidatePodTopologySpreadArgs checks them (the
+    path of each error in its words); defaultingType defaults to System, whose constraints
+    are upstream's systemDefaultConstraints."""
+    kind = args.setdefault("defaultingType", "System")
+    if kind not in ("System", "List"):
+        raise ProfileError(f'PodTopologySpread: defaultingType: Unsupported value: {kind!r}: supported values: "System", "List"')
+    constraints = args.get("defaultConstraints") or []
+    if not isinstance(constraints, list):
+        raise ProfileError("PodTopologySpread: defaultConstraints must be a list")
+    if kind == "System":
+        if constraints:
+            raise ProfileError("PodTopologySpread: defaultingType: Invalid value: \"System\": when .defaultConstraints are not empty")
+        return SYSTEM_DEFAULT_CONSTRAINTS
+    seen = set()
+    for i, c in enumerate(constraints):
+        path = f"PodTopologySpread: defaultConstraints[{i}]"
+        if not isinstance(c, Mapping):
+            raise ProfileError(f"{path}: must be an object")
+        skew = c.get("maxSkew")
+        if not isinstance(skew, int) or isinstance(skew, bool) or skew <= 0:
+            raise ProfileError(f"{path}.maxSkew: Invalid value: {skew!r}: not in valid range (0, inf)")
+        key = c.get("topologyKey")
+        if not key or not isinstance(key, str):
+            raise ProfileError(f"{path}.topologyKey: Required value: can not be empty")
+        problem = qualified_name_error(key)
+        if problem:
+            raise ProfileError(f"{path}.topologyKey: Invalid value: {key!r}: {problem}")
+        when = c.get("whenUnsatisfiable")
+        if when not in _WHEN_UNSATISFIABLE:
+            raise ProfileError(f'{path}.whenUnsatisfiable: Unsupported value: {when!r}: supported values: "DoNotSchedule", "ScheduleAnyway"')
+        if c.get("labelSelector") is not None:
+            raise ProfileError(f"{path}.labelSelector: Forbidden: constraint must not define a selector, as they deduced for each pod")
+        if (key, when) in seen:
+            raise ProfileError(f"PodTopologySpread: defaultConstraints[{i}]: Duplicate value: \"{{{key}, {when}}}\"")
+        seen.add((key, when))
+        # Read by the kernels as a pod's own constraint would be: checked so that a typo
+        # fails here rather than in the middle of a scheduling cycle.
+        min_domains = c.get("minDomains", 1)
+        if not isinstance(min_domains, int) or isinstance(min_domains, bool) or min_domains <= 0:
+            raise ProfileError(f"{path}.minDomains: Invalid value: {min_domains!r}: must be greater than 0")
+        for policy in ("nodeAffinityPolicy", "nodeTaintsPolicy"):
+            if c.get(policy, "Honor") not in _INCLUSION_POLICIES:
+                raise ProfileError(f'{path}.{policy}: Unsupported value: {c[policy]!r}: supported values: "Honor", "Ignore"')
+    return [dict(c) for c in constraints]
 
 
 def build_profile(spec: Mapping[str, Any], registry: Registry, global_percentage: int, handle: Any) -> Profile:

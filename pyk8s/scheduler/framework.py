@@ -87,7 +87,11 @@ class ReservePlugin(Plugin):
 
 class BindPlugin(Plugin):
     def bind(self, state: dict, pod: dict, node_name: str) -> Status:
-        """Bind the pod; returning SKIP hands the pod to the next binder."""
+        """Bind the pod; returning SKIP hands the pod to the next binder.  UNSCHEDULABLE
+        sends the pod back to wait for a cluster event, ERROR to back-off; either way the
+        pod is taken off the node and Reserve undone.  In the scheduler process it runs in
+        the binding cycle and may return an awaitable of the Status (the process's API
+        client is ``handle.client``); ``Cluster.run_cycle`` needs the Status itself."""
         raise NotImplementedError
 
 

@@ -7,16 +7,21 @@ A pending pod is in exactly one place:
 * ``backoff``: failed recently, a heap ordered by when its back-off expires (1 s doubling
   per attempt up to 10 s); ``pop`` moves expired entries to ``active`` itself;
 * ``unschedulable``: failed and nothing has changed since; a cluster event that could make
-  it fit (``move_all``) sends it to ``backoff`` (still backing off) or ``active``, and a pod
+  it fit (``move_all``) sends it to ``backoff`` (still backing off) or ``active``.  Which
+  events can is decided by the plugins that rejected it (upstream's queueing hints, see
+  queueing_hints.py): a pod short of cpu waits for room, not for a node's labels.  A pod
   left here longer than ``max_in_unschedulable`` (upstream's
-  podMaxInUnschedulablePodsDuration, 5 min) is moved anyway by ``flush_unschedulable``;
+  podMaxInUnschedulablePodsDuration, 5 min; the process checks every 30 s, as upstream's
+  flushUnschedulablePodsLeftover) is moved anyway by ``flush_unschedulable``, so no pod
+  starves on an event the hints did not foresee;
 * ``gated``: ``spec.schedulingGates`` is not empty (upstream's SchedulingGates PreEnqueue);
   released to ``active`` when an update removes the last gate;
 * in flight: popped and being scheduled.  A failure comes back through
-  ``add_unschedulable(entry, cycle)``; when a move request happened after that pod's cycle
-  started, the event may already have resolved the failure, so it goes to ``backoff``
-  instead of ``unschedulable`` (upstream's moveRequestCycle; without this a pod could wait
-  for an event that has already passed).
+  ``add_unschedulable(entry, cycle, reasons, plugins)``; when an event that could help it
+  happened after that pod's cycle started, the event may already have resolved the
+  failure, so it goes to ``backoff`` instead of ``unschedulable`` (upstream's
+  moveRequestCycle and in-flight events; without this a pod could wait for an event that
+  has already passed).
 
 Single-threaded: every method runs on the event loop of its owner.  Heaps use lazy
 deletion: an entry removed or re-keyed is marked stale and skipped when it surfaces.
@@ -28,9 +33,11 @@ import asyncio
 import heapq
 import itertools
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
+
+from .queueing_hints import events_for
 
 __all__ = ["QueuedPod", "SchedulingQueue", "pod_key", "DEFAULT_POD_INITIAL_BACKOFF", "DEFAULT_POD_MAX_BACKOFF",
            "DEFAULT_MAX_IN_UNSCHEDULABLE", "EXPLANATION_ANNOTATION"]
@@ -81,6 +88,10 @@ class QueuedPod:
     where: str = ACTIVE
     # The failure reasons of the last attempt (text -> node count), for events and tests.
     reasons: dict[str, int] = field(default_factory=dict)
+    # The plugins that rejected it last (upstream's UnschedulablePlugins), and the cluster
+    # events that can help it because of them (None: every event).
+    unschedulable_plugins: frozenset[str] = frozenset()
+    hint_events: frozenset[str] | None = None
     _heap_entry: list | None = field(default=None, repr=False)
 
 
@@ -105,11 +116,15 @@ class SchedulingQueue:
         self._active: list[list] = []
         self._backoff: list[list] = []
         self._unschedulable: dict[str, QueuedPod] = {}
+        # The same pods grouped by the events that can move them (few distinct groups), so
+        # an event touches only the pods it can help.
+        self._waiting_for: dict[frozenset[str] | None, dict[str, QueuedPod]] = {}
         self._gated: dict[str, QueuedPod] = {}
         self._counts = {ACTIVE: 0, BACKOFF: 0}
         self._sequence = itertools.count()
         self.scheduling_cycle = 0
-        self._move_request_cycle = -1
+        self._move_request_cycle = -1  # the last cycle any move was requested in
+        self._event_cycles: dict[str, int] = {}  # event -> the last cycle it was reported in
         self._wakeup = asyncio.Event()
         self._closed = False
 
@@ -143,7 +158,7 @@ class SchedulingQueue:
                 self._to_active(entry)
         elif entry.where == UNSCHEDULABLE:
             if changed:
-                del self._unschedulable[key]
+                self._take_unschedulable(entry)
                 self._to_active_or_backoff(entry)
         elif entry.where == ACTIVE and reprioritised:
             self._drop_from_heap(entry)
@@ -159,7 +174,7 @@ class SchedulingQueue:
         if entry.where in (ACTIVE, BACKOFF):
             self._drop_from_heap(entry)
         elif entry.where == UNSCHEDULABLE:
-            del self._unschedulable[key]
+            self._take_unschedulable(entry)
         elif entry.where == GATED:
             del self._gated[key]
         entry.where = "deleted"
@@ -168,15 +183,14 @@ class SchedulingQueue:
         return key in self.entries
 
     def move_all(self, event: str = "", predicate: Callable[[QueuedPod], bool] | None = None) -> int:
-        """A cluster event (NodeAdd, NodeUpdate, AssignedPodDelete, ...) may make unschedulable
-        pods fit: move those ``predicate`` accepts (all by default) to backoff or active.
-        Returns how many moved."""
-        self._move_request_cycle = self.scheduling_cycle
-        moving = [e for e in self._unschedulable.values() if predicate is None or predicate(e)]
-        for entry in moving:
-            del self._unschedulable[entry.key]
-            self._to_active_or_backoff(entry)
-        return len(moving)
+        """A cluster event (a ClusterEvent name: NodeAdd, AssignedPodDelete, ...) may make
+        unschedulable pods fit: move those it can help (by the plugins that rejected them)
+        and ``predicate`` accepts (all by default) to backoff or active.  Returns how many
+        moved."""
+        self._move_request_cycle = self._event_cycles[event] = self.scheduling_cycle
+        moving = [e for events, group in self._waiting_for.items() if events is None or event in events
+                  for e in group.values() if predicate is None or predicate(e)]
+        return self._move(moving)
 
     # ---- scheduler side ----------------------------------------------------------------
     def pop_nowait(self) -> QueuedPod | None:
@@ -213,19 +227,27 @@ class SchedulingQueue:
                 pass
         return None
 
-    def add_unschedulable(self, entry: QueuedPod, cycle: int, reasons: Mapping[str, int] | None = None) -> None:
+    def add_unschedulable(self, entry: QueuedPod, cycle: int, reasons: Mapping[str, int] | None = None,
+                          plugins: Iterable[str] = ()) -> None:
         """The cycle that popped ``entry`` (``cycle`` = scheduling_cycle just after its pop)
-        found no node."""
+        found no node; ``plugins`` rejected it (ScheduleResult.unschedulable_plugins)."""
         if self.entries.get(entry.key) is not entry:
             return  # deleted (or replaced) while in flight
         entry.reasons = dict(reasons or {})
+        entry.unschedulable_plugins = frozenset(plugins)
+        entry.hint_events = events = events_for(entry.unschedulable_plugins)
         entry.timestamp = self.clock()
-        if self._move_request_cycle >= cycle:
+        if events is None:
+            helped = self._move_request_cycle >= cycle
+        else:
+            helped = any(self._event_cycles.get(event, -1) >= cycle for event in events)
+        if helped:
             self._to_backoff(entry)
         else:
             entry.where = UNSCHEDULABLE
             entry.unschedulable_since = entry.timestamp
             self._unschedulable[entry.key] = entry
+            self._waiting_for.setdefault(events, {})[entry.key] = entry
 
     def add_backoff(self, entry: QueuedPod) -> None:
         """The cycle failed with an error (API error, bind failure): retry after back-off."""
@@ -240,7 +262,7 @@ class SchedulingQueue:
         if self.entries.get(entry.key) is not entry:
             return
         if entry.where == UNSCHEDULABLE:
-            del self._unschedulable[entry.key]
+            self._take_unschedulable(entry)
         elif entry.where == BACKOFF:
             self._drop_from_heap(entry)
         elif entry.where != IN_FLIGHT:
@@ -267,11 +289,14 @@ class SchedulingQueue:
         return moved
 
     def flush_unschedulable(self) -> int:
-        """Move pods that sat in unschedulable longer than ``max_in_unschedulable``."""
+        """Move pods that sat in unschedulable longer than ``max_in_unschedulable``, whatever
+        rejected them (upstream's UnschedulableTimeout)."""
         cutoff = self.clock() - self.max_in_unschedulable
-        if not any(e.unschedulable_since <= cutoff for e in self._unschedulable.values()):
+        overdue = [e for e in self._unschedulable.values() if e.unschedulable_since <= cutoff]
+        if not overdue:
             return 0  # no move request: pods failing right now stay on the unschedulable path
-        return self.move_all("UnschedulableTimeout", lambda e: e.unschedulable_since <= cutoff)
+        self._move_request_cycle = self.scheduling_cycle
+        return self._move(overdue)
 
     def close(self) -> None:
         self._closed = True
@@ -300,6 +325,19 @@ class SchedulingQueue:
         return min(duration, self.max_backoff)
 
     # ---- moves -------------------------------------------------------------------------
+    def _move(self, entries: list[QueuedPod]) -> int:
+        for entry in entries:
+            self._take_unschedulable(entry)
+            self._to_active_or_backoff(entry)
+        return len(entries)
+
+    def _take_unschedulable(self, entry: QueuedPod) -> None:
+        del self._unschedulable[entry.key]
+        group = self._waiting_for[entry.hint_events]
+        del group[entry.key]
+        if not group:
+            del self._waiting_for[entry.hint_events]
+
     def _to_active(self, entry: QueuedPod) -> None:
         entry.where = ACTIVE
         item = [-self.sort_key(entry.pod), entry.timestamp, next(self._sequence), entry]

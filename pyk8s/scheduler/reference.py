@@ -262,6 +262,7 @@ class ReferenceCluster(ClusterBase):
         to_find = num_feasible_nodes_to_find(k["percentage"], len(order))
         feasible, ex = [], Explanation() if explain else None
         evaluated = 0
+        rejecting = set()
         while evaluated < len(order) and len(feasible) < to_find:
             node = order[(self._next_start + evaluated) % len(order)]
             evaluated += 1
@@ -269,6 +270,7 @@ class ReferenceCluster(ClusterBase):
             if plugin is None:
                 feasible.append(node)
             else:
+                rejecting.add(plugin)
                 for reason in reasons:
                     result.reasons[reason] = result.reasons.get(reason, 0) + 1
             if ex is not None:
@@ -276,6 +278,7 @@ class ReferenceCluster(ClusterBase):
         self._next_start = (self._next_start + evaluated) % len(order)
         result.evaluated_nodes, result.feasible_nodes, result.explain = evaluated, len(feasible), ex
         if not feasible:
+            result.unschedulable_plugins = frozenset(rejecting)
             return result
         if not explain:
             result.reasons = {}

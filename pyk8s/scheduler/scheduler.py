@@ -20,10 +20,15 @@ Per pod (the numbered steps of ``_cycle``):
    of no higher priority (``Cluster.add_nominated_pod``), until it is bound or deleted.
    Pods seen with ``status.nominatedNodeName`` (e.g. nominated by a previous leader) are
    nominated the same way.
-3. A node: the pod is assumed (counted against the node in ``Cluster`` at once), then a
-   binding task POSTs ``pods/{name}/binding``.  Success: a Scheduled Event, and the watch
-   later confirms the assumed pod.  Failure: the pod is forgotten and retried after
-   back-off.
+3. A node: the pod is assumed (counted against the node in ``Cluster`` at once), then
+   DefaultBinder POSTs ``pods/{name}/binding`` (other Bind plugins: _binding.py).
+   Success: a Scheduled Event, and the watch later confirms the assumed pod.  Failure:
+   the pod is forgotten and retried after back-off.
+
+An unschedulable pod waits for a cluster event that can help it, given the plugins that
+rejected it (queueing_hints.py).  Pods without topology spread constraints of their own
+get PodTopologySpread's default constraints, counted over the pods their Services and
+ReplicaSet select (informers of both feed ``Cluster.add_service`` / ``add_replica_set``).
 
 Explainability: with ``explain=True`` (``--explain``) or the pod annotation
 ``scheduler.pyk8s.io/explain: "true"``, the decision's per-node, per-plugin filter results
@@ -45,19 +50,23 @@ from collections.abc import Mapping
 import orjson
 
 from pyk8s.client import (
-    NAMESPACES, NODES, PODS, ApiClient, ApiError, LeaderElector, NotFound, SharedInformerFactory,
-    TransportError,
+    NAMESPACES, NODES, PODS, REPLICA_SETS, SERVICES, ApiClient, ApiError, LeaderElector, NotFound,
+    SharedInformerFactory, TransportError,
 )
 
 from ._base import ScheduleResult
+from ._binding import BindPluginsCycle, binding_request
 from ._objects import SchedulingInputError
 from ._pipeline import PipelinedWriter, answer
 from .cluster import Cluster
 from .events import EventRecorder
+from .framework import Profile, Registry
 from .metrics import SchedulerMetrics, serve_http
+from .plugins import DefaultBinder
 from .queue import (
     DEFAULT_MAX_IN_UNSCHEDULABLE, EXPLANATION_ANNOTATION, QueuedPod, SchedulingQueue, pod_key,
 )
+from .queueing_hints import ClusterEvent, node_update_events
 
 __all__ = ["Scheduler", "EXPLAIN_ANNOTATION", "EXPLANATION_ANNOTATION"]
 
@@ -85,14 +94,7 @@ def _node_changed(old: Mapping, new: Mapping) -> bool:
         new.get("status") or {}).get("images")
 
 
-_POD_PLACEMENT_REASONS = ("pod topology spread constraints", "match pod affinity rules")
-
-
-def _rejected_by_pod_placement(entry: QueuedPod) -> bool:
-    return any(marker in reason for reason in entry.reasons for marker in _POD_PLACEMENT_REASONS)
-
-
-class Scheduler:
+class Scheduler(BindPluginsCycle):
     def __init__(
         self,
         client: ApiClient,
@@ -116,6 +118,7 @@ class Scheduler:
         preemption_grace_period: int | None = 0,
         seed: int = 0,
         tune_gc: bool = False,
+        registry: Registry | None = None,
     ) -> None:
         """``config``: KubeSchedulerConfiguration (dict or YAML); its podInitialBackoffSeconds
         and podMaxBackoffSeconds apply unless given here.  ``preemption_grace_period``: the
@@ -123,14 +126,16 @@ class Scheduler:
         here by default because no kubelet finishes bound pods; None = the victim's own).
         ``tune_gc``: the scheduler owns its process (the CLI): collect young objects less
         often and exempt the synced caches from the cyclic GC (``gc.freeze``); it changes
-        process-wide settings, so it is off for in-process use."""
+        process-wide settings, so it is off for in-process use.  ``registry``: the plugins
+        profiles may name (upstream's out-of-tree registry); the built-ins by default."""
         if isinstance(config, str):
             import yaml
             config = yaml.safe_load(config) or {}
         config = dict(config or {})
         self.client = client
         self.config = config
-        self.cluster = Cluster(config, seed=seed)
+        self.cluster = Cluster(config, seed=seed, registry=registry)
+        self.cluster.client = client  # plugins reach the API server through their handle
         self.queue = SchedulingQueue(
             initial_backoff=initial_backoff if initial_backoff is not None else float(config.get("podInitialBackoffSeconds", 1)),
             max_backoff=max_backoff if max_backoff is not None else float(config.get("podMaxBackoffSeconds", 10)),
@@ -275,6 +280,15 @@ class Scheduler:
         namespaces.add_event_handler(self._namespace_seen, lambda _old, new: self._namespace_seen(new))
         pods = self.informers.informer(PODS)
         pods.add_event_handler(self._pod_added, self._pod_updated, self._pod_deleted)
+        if any(p.plugin_args.get("PodTopologySpread", {}).get("defaultConstraints") for p in self.cluster.profiles.values()):
+            # Default spreading counts the pods a Service or ReplicaSet selects (upstream
+            # starts these listers only when some profile has default constraints).
+            cluster = self.cluster
+            services = self.informers.informer(SERVICES)
+            services.add_event_handler(cluster.add_service, lambda _old, new: cluster.add_service(new), cluster.remove_service)
+            replica_sets = self.informers.informer(REPLICA_SETS)
+            replica_sets.add_event_handler(cluster.add_replica_set, lambda _old, new: cluster.add_replica_set(new),
+                                           cluster.remove_replica_set)
         self.informers.start()
 
     def _node_added(self, node: dict) -> None:
@@ -282,14 +296,19 @@ class Scheduler:
         name = node["metadata"]["name"]
         for pod in self._orphans.pop(name, {}).values():
             self._assigned_pod_upsert(pod)
-        self.queue.move_all("NodeAdd")
+        self.queue.move_all(ClusterEvent.NODE_ADD)
 
     def _node_updated(self, old: dict, new: dict) -> None:
         if not _node_changed(old, new):
             return
+        name = new["metadata"]["name"]
+        before = self.cluster.nodes.get(name)
         self.cluster.update_node(new)
-        if _node_relevant(old) != _node_relevant(new):
-            self.queue.move_all("NodeUpdate")
+        if before is None:
+            self.queue.move_all(ClusterEvent.NODE_ADD)
+        elif _node_relevant(old) != _node_relevant(new):
+            for event in node_update_events(before, self.cluster.nodes[name]):
+                self.queue.move_all(event)
 
     def _node_deleted(self, node: dict) -> None:
         name = node["metadata"]["name"]
@@ -297,13 +316,14 @@ class Scheduler:
         self._orphans.pop(name, None)
         for key in [k for k, n in self.assumed.items() if n == name]:
             del self.assumed[key]
+        self.queue.move_all(ClusterEvent.NODE_DELETE)
 
     def _namespace_seen(self, namespace: dict) -> None:
         meta = namespace.get("metadata") or {}
         labels = meta.get("labels") or {}
         if self.cluster.namespace_labels.get(meta.get("name")) != labels:
             self.cluster.set_namespace_labels(meta["name"], labels)
-            self.queue.move_all("NamespaceUpdate")
+            self.queue.move_all(ClusterEvent.NAMESPACE_UPDATE)
 
     def _responsible(self, pod: Mapping) -> bool:
         name = (pod.get("spec") or {}).get("schedulerName") or "default-scheduler"
@@ -356,7 +376,7 @@ class Scheduler:
         if key in self.cluster.nominated:
             # The space it held is free again: pods it kept out may fit now.
             self.cluster.remove_nominated_pod(key)
-            self.queue.move_all("NominatedPodDelete")
+            self.queue.move_all(ClusterEvent.NOMINATED_POD_DELETE)
         self.queue.delete(key)
         self._condition_sent.pop(key, None)
         self.assumed.pop(key, None)
@@ -365,7 +385,7 @@ class Scheduler:
             self._orphans[node].pop(key, None)
         if key in self.cluster.pods:
             self.cluster.remove_pod(key)
-            self.queue.move_all("AssignedPodDelete")
+            self.queue.move_all(ClusterEvent.ASSIGNED_POD_DELETE)
 
     def _assigned_pod_upsert(self, pod: dict, old: dict | None = None) -> None:
         key = pod_key(pod)
@@ -374,7 +394,7 @@ class Scheduler:
             # A finished pod frees its node (upstream's scheduler does not cache them).
             if key in self.cluster.pods:
                 self.cluster.remove_pod(key)
-                self.queue.move_all("AssignedPodDelete")
+                self.queue.move_all(ClusterEvent.ASSIGNED_POD_DELETE)
             self.assumed.pop(key, None)
             return
         if node not in self.cluster.nodes:
@@ -395,13 +415,16 @@ class Scheduler:
         if known is None:
             self._assigned_pod_added()
         elif old is not None and (old.get("metadata") or {}).get("labels") != meta.get("labels"):
-            self.queue.move_all("AssignedPodUpdate")
+            self.queue.move_all(ClusterEvent.ASSIGNED_POD_UPDATE)
 
     def _assigned_pod_added(self) -> None:
-        """AssignedPodAdd can only help pods rejected by PodTopologySpread (a domain's count
-        rose) or by required pod affinity (a matching pod arrived)."""
+        """AssignedPodAdd helps only pods rejected by PodTopologySpread (a domain's count
+        rose) or InterPodAffinity (a matching pod arrived): the queue's hints pick them.
+        (Skipping it with nothing unschedulable loses nothing for pods the filters
+        rejected: a scheduling cycle does not yield between its failure and
+        add_unschedulable.)"""
         if self.queue.unschedulable_count():
-            self.queue.move_all("AssignedPodAdd", _rejected_by_pod_placement)
+            self.queue.move_all(ClusterEvent.ASSIGNED_POD_ADD)
 
     # ---- the scheduling cycle ------------------------------------------------------------
     async def _schedule_loop(self) -> None:
@@ -443,16 +466,25 @@ class Scheduler:
             return
         node = result.node_name
         state: dict = {}
+        reserved = []
         for plugin in profile.plugins.get("reserve", ()):
             status = plugin.reserve(state, pod, node)
             if not status.ok:
+                for done in reversed(reserved):
+                    done.unreserve(state, pod, node)
                 self.metrics.observe_attempt("error", profile.scheduler_name, time.perf_counter() - started)
                 self.queue.add_backoff(entry)
                 return
+            reserved.append(plugin)
         self.cluster.bind(pod, node)  # assume: the node counts the pod from now on
         self.cluster.remove_nominated_pod(entry.key)  # upstream: DeleteNominatedPodIfExists
         self.assumed[entry.key] = node
-        self._bind(entry, node, profile.scheduler_name, started)
+        binders = profile.plugins["bind"]
+        if len(binders) == 1 and binders[0].NAME == DefaultBinder.NAME:
+            self._bind(entry, node, profile, started, state)
+        else:
+            self._bind_started()
+            self._spawn(self._run_bind_plugins(entry, node, profile, started, state, cycle))
 
     def _unschedulable(self, entry: QueuedPod, cycle: int, profile, result: ScheduleResult, started: float) -> None:
         pod = entry.pod
@@ -466,7 +498,7 @@ class Scheduler:
             if status.reasons:
                 message = f"{message} {'; '.join(status.reasons)}."
         self.metrics.observe_attempt("unschedulable", profile.scheduler_name, time.perf_counter() - started)
-        self.queue.add_unschedulable(entry, cycle, result.reasons)
+        self.queue.add_unschedulable(entry, cycle, result.reasons, result.unschedulable_plugins)
         self.events.record(pod, "Warning", "FailedScheduling", message, "Scheduling")
         nominated = nomination.node_name if nomination is not None else None
         clear = (nomination is not None and nomination.clear_nomination
@@ -482,26 +514,16 @@ class Scheduler:
         if nominated:
             self._spawn(self._preempt(pod, nomination))
 
-    def _bind(self, entry: QueuedPod, node: str, profile: str, started: float) -> None:
-        """POST pods/{name}/binding; ``_bound`` finishes the binding cycle when it answers
-        (a callback, not a task per pod: the binding cycle is this one request)."""
-        meta = entry.pod["metadata"]
-        namespace = meta.get("namespace") or "default"
-        body = {
-            "apiVersion": "v1", "kind": "Binding",
-            "metadata": {"name": meta["name"], "namespace": namespace, "uid": meta.get("uid")},
-            "target": {"apiVersion": "v1", "kind": "Node", "name": node},
-        }
-        self.binds_in_flight += 1
-        if self.binds_in_flight >= self.max_binds_in_flight:
-            self._bind_room.clear()
-        future = self.writer.send("POST", PODS.path(namespace, meta["name"], "binding"), orjson.dumps(body))
-        future.add_done_callback(functools.partial(self._bound, entry, node, profile, started))
+    def _bind(self, entry: QueuedPod, node: str, profile: Profile, started: float, state: dict) -> None:
+        """DefaultBinder alone: POST pods/{name}/binding; ``_bound`` finishes the binding
+        cycle when it answers (a callback, not a task per pod: the binding cycle is this one
+        request).  Other Bind plugins: ``_run_bind_plugins`` (_binding.py)."""
+        self._bind_started()
+        future = self.writer.send("POST", *binding_request(entry.pod, node))
+        future.add_done_callback(functools.partial(self._bound, entry, node, profile, started, state))
 
-    def _bound(self, entry: QueuedPod, node: str, profile: str, started: float, future: asyncio.Future) -> None:
-        self.binds_in_flight -= 1
-        if self.binds_in_flight < self.max_binds_in_flight:
-            self._bind_room.set()
+    def _bound(self, entry: QueuedPod, node: str, profile: Profile, started: float, state: dict, future: asyncio.Future) -> None:
+        self._bind_finished()
         if future.cancelled():
             return
         if not self._leading.is_set():
@@ -510,23 +532,21 @@ class Scheduler:
         try:
             answer(future)
         except (ApiError, TransportError) as error:
-            self._forget(entry.key, node)
-            self.metrics.observe_attempt("error", profile, time.perf_counter() - started)
-            if not isinstance(error, NotFound):
-                self.events.record(entry.pod, "Warning", "FailedScheduling", f"Binding rejected: {error}", "Binding")
-            self.queue.add_backoff(entry)
+            self._binding_failed(entry, node, profile, started, state,
+                                 None if isinstance(error, NotFound) else f"Binding rejected: {error}")
             return
-        self.metrics.observe_attempt("scheduled", profile, time.perf_counter() - started)
-        self.queue.done(entry.key)
-        meta = entry.pod["metadata"]
-        self.events.record(entry.pod, "Normal", "Scheduled",
-                           f"Successfully assigned {meta.get('namespace') or 'default'}/{meta['name']} to {node}", "Binding")
+        self._scheduled(entry, node, profile.scheduler_name, started)
 
-    def _forget(self, key: str, node: str) -> None:
-        if self.assumed.get(key) == node:
-            del self.assumed[key]
-            self.cluster.remove_pod(key)
-            self.queue.move_all("AssignedPodDelete")
+    def _forget(self, key: str, node: str, announce: bool = True) -> bool:
+        """Take the assumed pod off its node; the room it frees is an AssignedPodDelete
+        (``announce`` False: the caller reports it).  False if it was not assumed there."""
+        if self.assumed.get(key) != node:
+            return False
+        del self.assumed[key]
+        self.cluster.remove_pod(key)
+        if announce:
+            self.queue.move_all(ClusterEvent.ASSIGNED_POD_DELETE)
+        return True
 
     async def _write_unschedulable(self, pod: dict, message: str, nominated: str | None, clear: bool = False) -> None:
         """``clear``: remove status.nominatedNodeName (preemption cannot help on any node)."""

@@ -112,6 +112,7 @@ def test_python_plugins_at_per_pod_extension_points():
     cluster.add_node(NodeBuilder("n1").capacity(cpu=1, memory="1Gi").build())
     denied = cluster.schedule_one(PodBuilder("foo-1").container().build())
     assert denied.message == "0/1 nodes are available: pod name is denied."
+    assert denied.unschedulable_plugins == frozenset({"DenyFoo"})  # no registered events: any event moves it
     outcome = cluster.run_cycle(PodBuilder("bar").container().build())
     assert outcome.bound and calls == [("bar", "n1")]
     assert "default/bar" in cluster.pods

@@ -1,6 +1,8 @@
 """The native kernels against their plain-Python twin: random clusters and pods must give
 the same per-node filter results, per-plugin scores, weighted totals, chosen node,
-failure message and preemption victims."""
+failure message, rejecting plugins and preemption victims.  Half the clusters have
+Services and ReplicaSets, so pods without constraints of their own get PodTopologySpread's
+default constraints (System in the default profile, List in the third)."""
 
 from __future__ import annotations
 
@@ -30,25 +32,50 @@ PROFILES = [
 ]
 
 
-def service_selector(pod):
-    """Stands in for the process layer's DefaultSelector: a Service selecting app=a/b."""
-    app = (pod["metadata"].get("labels") or {}).get("app")
-    return {"matchLabels": {"app": app}} if app in ("a", "b") else None
+def random_workloads(rng: random.Random) -> tuple[list, list]:
+    """Services and ReplicaSets for the DefaultSelector: some select by app, some also by
+    tier; some ReplicaSets use matchExpressions."""
+    services, replica_sets = [], []
+    for app in "abc":
+        namespace = rng.choice(["default", "default", "other"])
+        if rng.random() < 0.6:
+            selector = {"app": app} if rng.random() < 0.7 else {"app": app, "tier": rng.choice(["web", "db"])}
+            services.append({"metadata": {"name": f"svc-{app}", "namespace": namespace}, "spec": {"selector": selector}})
+        if rng.random() < 0.6:
+            selector = rng.choice([{"matchLabels": {"app": app}},
+                                   {"matchExpressions": [{"key": "tier", "operator": rng.choice(["In", "NotIn"]), "values": ["web"]}]},
+                                   {"matchExpressions": [{"key": "tier", "operator": rng.choice(["Exists", "DoesNotExist"])}]}])
+            replica_sets.append({"metadata": {"name": f"rs-{app}", "namespace": namespace}, "spec": {"selector": selector}})
+    return services, replica_sets
+
+
+def workload_pod(rng: random.Random, pod: dict) -> dict:
+    """Sometimes a tier label and a ReplicaSet controller reference (to rs-<app>)."""
+    meta = pod["metadata"]
+    if rng.random() < 0.5:
+        meta["labels"]["tier"] = rng.choice(["web", "db"])
+    if rng.random() < 0.6:
+        meta["ownerReferences"] = [{"apiVersion": "apps/v1", "kind": "ReplicaSet", "name": f"rs-{meta['labels']['app']}",
+                                    "uid": "u", "controller": rng.random() < 0.9}]
+    return pod
 
 
 def build_pair(seed: int, num_nodes: int, num_pods: int, profile):
     rng = random.Random(seed)
-    defaults = service_selector if seed % 2 else None
-    clusters = (Cluster(profile, seed=seed, default_spread_selector=defaults),
-                ReferenceCluster(profile, seed=seed, default_spread_selector=defaults))
+    clusters = (Cluster(profile, seed=seed), ReferenceCluster(profile, seed=seed))
     nodes = [random_node(rng, i) for i in range(num_nodes)]
+    services, replica_sets = random_workloads(rng) if seed % 2 else ([], [])
     for c in clusters:
         c.set_namespace_labels("default", {"team": "x"})
         for n in nodes:
             c.add_node(n)
+        for service in services:
+            c.add_service(service)
+        for replica_set in replica_sets:
+            c.add_replica_set(replica_set)
     names = [n["metadata"]["name"] for n in nodes]
     for i in range(num_pods):
-        pod = random_pod(rng, f"existing-{i}", names, rich=False)
+        pod = workload_pod(rng, random_pod(rng, f"existing-{i}", names, rich=False))
         pod.setdefault("status", {})["startTime"] = f"2026-01-01T00:{i // 60:02d}:{i % 60:02d}Z"
         if rng.random() < 0.05:
             pod["metadata"]["deletionTimestamp"] = "2026-01-02T00:00:00Z"
@@ -65,6 +92,7 @@ def assert_same(native, reference, pod):
     assert a.explain.totals == b.explain.totals
     assert (a.node_name, a.evaluated_nodes, a.feasible_nodes) == (b.node_name, b.evaluated_nodes, b.feasible_nodes)
     assert a.message == b.message
+    assert a.unschedulable_plugins == b.unschedulable_plugins
     assert native.next_start_index == reference.next_start_index
     return a
 
@@ -74,7 +102,7 @@ def assert_same(native, reference, pod):
 def test_native_matches_reference_cycle_by_cycle(seed, num_nodes, num_pods, profile):
     rng, (native, reference) = build_pair(seed, num_nodes, num_pods, PROFILES[profile])
     for i in range(8):
-        pod = random_pod(rng, f"new-{i}")
+        pod = workload_pod(rng, random_pod(rng, f"new-{i}"))
         if rng.random() < 0.3:
             # Pods nominated by an earlier preemption hold space against this one; now
             # and then the pod itself is nominated (it never counts against itself).

@@ -518,3 +518,18 @@ def test_every_insufficient_extended_resource_is_reported(backend):
     # n1 lacks the fpga, n2 the gpu, n3 both: every missing resource counts once per node
     assert result.message == "0/3 nodes are available: 2 Insufficient example.com/fpga, 2 Insufficient example.com/gpu."
     assert result.explain.filter["n3"] == ("NodeResourcesFit", ("Insufficient example.com/fpga", "Insufficient example.com/gpu"))
+
+
+@BACKENDS
+def test_unschedulable_plugins_name_every_rejecting_filter(backend):
+    c = backend()
+    c.add_node(NodeBuilder("small").capacity(cpu=1, memory="1Gi").build())
+    c.add_node(NodeBuilder("tainted").capacity(cpu=8, memory="8Gi").taint("k", "v", "NoSchedule").build())
+    c.add_node(NodeBuilder("elsewhere").capacity(cpu=8, memory="8Gi").label("disk", "hdd").build())
+    pod = PodBuilder("p").container(cpu=2).affinity("nodeAffinity", "required", {
+        "matchExpressions": [{"key": "disk", "operator": "NotIn", "values": ["hdd"]}]}).build()
+    result = c.schedule_one(pod)
+    # small: Insufficient cpu; tainted: the taint (TaintToleration runs before the rest);
+    # elsewhere: disk=hdd.  The queue moves the pod on events any of the three care about.
+    assert result.unschedulable_plugins == frozenset({"NodeResourcesFit", "TaintToleration", "NodeAffinity"})
+    assert c.schedule_one(PodBuilder("q").container(cpu=1).build()).unschedulable_plugins == frozenset()

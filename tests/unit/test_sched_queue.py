@@ -268,3 +268,136 @@ def test_pending_pods_metric_reads_the_queue(queue, clock):
     assert 'scheduler_scheduling_attempt_duration_seconds_bucket{profile="default-scheduler",result="unschedulable",le="0.004"} 1' in text
     assert 'le="0.002"} 0' in text
     assert 'le="16.384"} 1' in text  # upstream's buckets: 0.001 * 2^i, i < 15
+
+
+# ---- queueing hints: which events move a pod, by the plugins that rejected it -------------
+
+def fail_by(queue, name: str, *plugins: str) -> None:
+    entry = queue.pop_nowait()
+    assert entry.pod["metadata"]["name"] == name
+    queue.add_unschedulable(entry, queue.scheduling_cycle, {"reason": 1}, plugins)
+
+
+# plugin -> (events that move a pod it rejected, events that do not)
+HINTS = {
+    "NodeResourcesFit": ({"NodeAdd", "NodeAllocatableIncrease", "AssignedPodDelete", "NominatedPodDelete"},
+                         {"NodeLabelChange", "NodeTaintChange", "AssignedPodAdd", "AssignedPodUpdate", "NodeDelete"}),
+    "TaintToleration": ({"NodeAdd", "NodeTaintChange"}, {"NodeLabelChange", "AssignedPodDelete", "NodeAllocatableIncrease"}),
+    "NodeAffinity": ({"NodeAdd", "NodeLabelChange"}, {"NodeTaintChange", "AssignedPodDelete", "AssignedPodAdd"}),
+    "InterPodAffinity": ({"AssignedPodAdd", "AssignedPodDelete", "AssignedPodUpdate", "NodeAdd", "NodeLabelChange", "NamespaceUpdate"},
+                         {"NodeTaintChange", "NodeAllocatableIncrease", "NominatedPodDelete"}),
+    "PodTopologySpread": ({"AssignedPodAdd", "AssignedPodDelete", "AssignedPodUpdate", "NodeAdd", "NodeDelete", "NodeLabelChange",
+                           "NodeTaintChange"}, {"NodeAllocatableIncrease", "NominatedPodDelete", "NamespaceUpdate"}),
+    "NodePorts": ({"AssignedPodDelete", "NodeAdd", "NominatedPodDelete"}, {"AssignedPodAdd", "NodeLabelChange", "NodeAllocatableIncrease"}),
+    "NodeUnschedulable": ({"NodeAdd", "NodeTaintChange"}, {"NodeLabelChange", "AssignedPodDelete"}),
+    "NodeName": ({"NodeAdd"}, {"NodeLabelChange", "NodeTaintChange", "AssignedPodDelete"}),
+}
+
+
+@pytest.mark.parametrize("plugin", sorted(HINTS))
+def test_only_events_relevant_to_the_rejecting_plugin_move_the_pod(plugin):
+    moving, staying = HINTS[plugin]
+    for event in sorted(moving | staying):
+        q = SchedulingQueue(clock=Clock())
+        q.add(pod("p"))
+        fail_by(q, "p", plugin)
+        q.clock.step(60)
+        assert q.move_all(event) == (1 if event in moving else 0), (plugin, event)
+        assert q.where("default/p") == ("active" if event in moving else "unschedulable")
+
+
+def test_several_rejecting_plugins_move_on_any_of_their_events(queue, clock):
+    queue.add(pod("p"))
+    fail_by(queue, "p", "NodeResourcesFit", "TaintToleration")  # short of cpu here, tainted there
+    clock.step(5)
+    assert queue.move_all("NodeLabelChange") == 0
+    assert queue.move_all("NodeTaintChange") == 1
+    assert queue.entries["default/p"].unschedulable_plugins == frozenset({"NodeResourcesFit", "TaintToleration"})
+
+
+def test_unknown_or_no_rejecting_plugin_moves_on_every_event(queue, clock):
+    queue.add(pod("custom"))
+    queue.add(pod("none"))
+    fail_by(queue, "custom", "MyPreFilter")  # a plugin without registered events
+    fail_by(queue, "none")  # e.g. no nodes at all
+    clock.step(5)
+    assert queue.move_all("NodeLabelChange") == 2
+
+
+def test_events_group_pods_so_each_event_touches_only_its_pods(queue, clock):
+    for name in ("cpu-1", "cpu-2", "affinity"):
+        queue.add(pod(name))
+    fail_by(queue, "cpu-1", "NodeResourcesFit")
+    fail_by(queue, "cpu-2", "NodeResourcesFit")
+    fail_by(queue, "affinity", "NodeAffinity")
+    clock.step(5)
+    assert queue.move_all("AssignedPodDelete") == 2
+    assert queue.where("default/affinity") == "unschedulable"
+    queue.delete("default/affinity")  # leaves no empty group behind
+    assert queue.pending()["unschedulable"] == 0 and queue._waiting_for == {}
+
+
+def test_irrelevant_event_while_in_flight_does_not_send_the_failure_to_backoff(queue, clock):
+    """moveRequestCycle per event: only an event that could have helped this pod counts."""
+    queue.add(pod("p"))
+    entry = queue.pop_nowait()
+    cycle = queue.scheduling_cycle
+    queue.move_all("NodeLabelChange")
+    queue.add_unschedulable(entry, cycle, {}, ("NodeResourcesFit",))
+    assert queue.where("default/p") == "unschedulable"
+    queue.add(pod("q"))
+    entry = queue.pop_nowait()
+    cycle = queue.scheduling_cycle
+    queue.move_all("NodeAllocatableIncrease")
+    queue.add_unschedulable(entry, cycle, {}, ("NodeResourcesFit",))
+    assert queue.where("default/q") == "backoff"
+
+
+def test_flush_moves_overdue_pods_whatever_rejected_them(queue, clock):
+    queue.add(pod("p"))
+    fail_by(queue, "p", "NodeAffinity")
+    clock.step(200)
+    assert queue.move_all("AssignedPodDelete") == 0
+    clock.step(101)  # 301 s: past podMaxInUnschedulablePodsDuration (5 min)
+    assert queue.flush_unschedulable() == 1
+    assert drain(queue) == ["p"]
+
+
+def test_update_of_a_hinted_pod_still_retries_it(queue, clock):
+    queue.add(pod("p"))
+    fail_by(queue, "p", "NodeAffinity")
+    clock.step(5)
+    queue.update(pod("p"), pod("p", nodeSelector={"disk": "ssd"}))
+    assert queue.where("default/p") == "active"
+
+
+def test_unschedulable_flush_period_and_limit_are_upstreams():
+    from pyk8s.scheduler import scheduler
+
+    assert scheduler._UNSCHEDULABLE_FLUSH_PERIOD == 30.0  # flushUnschedulablePodsLeftover every 30 s
+    assert SchedulingQueue().max_in_unschedulable == 300.0  # podMaxInUnschedulablePodsDuration 5 min
+
+
+def node_obj(labels=None, taints=(), unschedulable=False, cpu="4", pods="110", heartbeat="t0"):
+    return {"metadata": {"name": "n", "labels": {"kubernetes.io/hostname": "n", **(labels or {})}},
+            "spec": {"taints": list(taints), "unschedulable": unschedulable},
+            "status": {"allocatable": {"cpu": cpu, "memory": "8Gi", "pods": pods},
+                       "conditions": [{"type": "Ready", "lastHeartbeatTime": heartbeat}]}}
+
+
+@pytest.mark.parametrize("old, new, events", [
+    (node_obj(), node_obj(heartbeat="t1"), []),
+    (node_obj(), node_obj(labels={"disk": "ssd"}), ["NodeLabelChange"]),
+    (node_obj(), node_obj(taints=[{"key": "k", "value": "v", "effect": "NoSchedule"}]), ["NodeTaintChange"]),
+    (node_obj(unschedulable=True), node_obj(), ["NodeTaintChange"]),  # uncordoned, as upstream
+    (node_obj(), node_obj(unschedulable=True), []),  # cordoning helps no pod
+    (node_obj(), node_obj(cpu="8"), ["NodeAllocatableIncrease"]),
+    (node_obj(), node_obj(pods="111"), ["NodeAllocatableIncrease"]),
+    (node_obj(cpu="8"), node_obj(cpu="4"), []),  # shrinking helps no pod
+    (node_obj(), node_obj(labels={"a": "b"}, cpu="5"), ["NodeLabelChange", "NodeAllocatableIncrease"]),
+])
+def test_node_update_events(old, new, events):
+    from pyk8s.scheduler._objects import parse_node
+    from pyk8s.scheduler.queueing_hints import node_update_events
+
+    assert node_update_events(parse_node(old), parse_node(new)) == events

@@ -15,12 +15,12 @@ from __future__ import annotations
 import argparse
 import asyncio
 import logging
-import re
 import signal
 import socket
 import sys
 import uuid
 
+from pyk8s.cli._flags import loop_factory, parse_bool, parse_duration
 from pyk8s.client import ApiClient, ConfigError, LeaderElector
 from pyk8s.controllers import ALIASES, CONTROLLERS, controller_class, resolve_names
 from pyk8s.controllers._metrics import CONTENT_TYPE
@@ -31,10 +31,6 @@ __all__ = ["main", "parse_args", "parse_duration"]
 log = logging.getLogger("pyk8s.controller_manager")
 
 PROG = "pyk8s-controller-manager"
-_TRUE = {"true", "1", "yes", "t"}
-_FALSE = {"false", "0", "no", "f"}
-_UNITS = {"ns": 1e-9, "us": 1e-6, "µs": 1e-6, "μs": 1e-6, "ms": 1e-3, "s": 1.0, "m": 60.0, "h": 3600.0}
-_DURATION_PART = re.compile(r"(\d+(?:\.\d*)?|\.\d+)(ns|us|µs|μs|ms|s|m|h)")
 
 # Workers per controller: upstream's --concurrent-*-syncs flags and defaults.
 CONCURRENCY_FLAGS = (
@@ -45,6 +41,7 @@ CONCURRENCY_FLAGS = (
     ("--concurrent-gc-syncs", 20),
     ("--concurrent-namespace-syncs", 10),
     ("--concurrent-endpoint-syncs", 5),
+    ("--concurrent-service-endpoint-syncs", 5),
 )
 # Controller settings with upstream's defaults: (flag, type, default).
 SETTING_FLAGS = (
@@ -57,38 +54,9 @@ SETTING_FLAGS = (
     ("--unhealthy-zone-threshold", float, 0.55),
     ("--namespace-sync-period", "duration", "5m0s"),
     ("--terminated-pod-gc-threshold", int, 12500),
+    ("--max-endpoints-per-slice", int, 100),
+    ("--endpointslice-updates-batch-period", "duration", "0s"),
 )
-
-
-def parse_duration(text: str) -> float:
-    """Seconds from a Go duration ("40s", "5m0s", "1h2m3.5s", "300ms", "-1s") or a plain
-    number of seconds ("40", "2.5")."""
-    value = text.strip()
-    try:
-        return float(value)
-    except ValueError:
-        pass
-    sign = -1.0 if value.startswith("-") else 1.0
-    body = value.lstrip("+-")
-    position, total = 0, 0.0
-    while position < len(body):
-        match = _DURATION_PART.match(body, position)
-        if match is None:
-            raise argparse.ArgumentTypeError(f"invalid duration {text!r}")
-        total += float(match.group(1)) * _UNITS[match.group(2)]
-        position = match.end()
-    if not body:
-        raise argparse.ArgumentTypeError(f"invalid duration {text!r}")
-    return sign * total
-
-
-def _bool(text: str) -> bool:
-    lowered = text.lower()
-    if lowered in _TRUE:
-        return True
-    if lowered in _FALSE:
-        return False
-    raise argparse.ArgumentTypeError(f"invalid boolean {text!r}")
 
 
 def _comma_list(text: str) -> list[str]:
@@ -117,7 +85,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
                             metavar="DURATION" if kind == "duration" else kind.__name__.upper(),
                             help=f"(default {default})")
     # kube-controller-manager spells booleans --leader-elect=false; a bare flag means true.
-    parser.add_argument("--leader-elect", type=_bool, nargs="?", const=True, default=True, metavar="BOOL",
+    parser.add_argument("--leader-elect", type=parse_bool, nargs="?", const=True, default=True, metavar="BOOL",
                         help="elect a leader through a Lease before acting (default true)")
     parser.add_argument("--leader-elect-lease-duration", type=parse_duration, default=15.0, metavar="DURATION")
     parser.add_argument("--leader-elect-renew-deadline", type=parse_duration, default=10.0, metavar="DURATION")
@@ -143,6 +111,12 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
             parser.error("--leader-elect-retry-period must be greater than zero")
         if args.leader_elect_renew_deadline <= 1.2 * args.leader_elect_retry_period:
             parser.error("--leader-elect-renew-deadline must be greater than --leader-elect-retry-period x 1.2")
+    # EndpointSliceControllerOptions.Validate's bounds.
+    for flag, low, high in (("concurrent-service-endpoint-syncs", 1, 50), ("max-endpoints-per-slice", 1, 1000)):
+        value = getattr(args, flag.replace("-", "_"))
+        if not low <= value <= high:
+            bound = f"less than {low}" if value < low else f"more than {high}"
+            parser.error(f"{flag} must not be {bound}, but got {value}")
     if args.secure_port is not None:
         args.metrics_port = -1 if args.secure_port == 0 else args.secure_port
     elif args.metrics_port is None:
@@ -266,15 +240,6 @@ async def _run(args: argparse.Namespace, names: list[str]) -> int:
                 await http_runner.cleanup()
 
 
-def _loop_factory():
-    """uvloop when installed (as the API server runs): the controllers are mostly HTTP and JSON."""
-    try:
-        import uvloop
-    except ImportError:  # pragma: no cover
-        return None
-    return uvloop.new_event_loop
-
-
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     logging.basicConfig(level=args.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
@@ -284,7 +249,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"{PROG}: {error}", file=sys.stderr)
         return 2
     try:
-        with asyncio.Runner(loop_factory=_loop_factory()) as runner:
+        with asyncio.Runner(loop_factory=loop_factory()) as runner:
             return runner.run(_run(args, names))
     except ConfigError as error:
         print(f"{PROG}: {error}", file=sys.stderr)

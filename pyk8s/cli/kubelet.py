@@ -21,37 +21,14 @@ import argparse
 import asyncio
 import logging
 import os
-import re
 import signal
 import socket
 import sys
 
+from pyk8s.cli._flags import loop_factory, parse_nonnegative_duration
 from pyk8s.client import ApiClient, ConfigError
 
-__all__ = ["main", "parse_args", "parse_duration", "default_root_dir"]
-
-_DURATION = re.compile(r"(\d+(?:\.\d*)?|\.\d+)(ns|us|µs|ms|s|m|h)")
-_UNITS = {"ns": 1e-9, "us": 1e-6, "µs": 1e-6, "ms": 1e-3, "s": 1.0, "m": 60.0, "h": 3600.0}
-
-
-def parse_duration(text: str) -> float:
-    """Seconds from a Go duration (``10s``, ``1m30s``, ``500ms``) or a plain number of seconds."""
-    text = text.strip()
-    try:
-        value = float(text)
-    except ValueError:
-        position, value = 0, 0.0
-        for match in _DURATION.finditer(text):
-            if match.start() != position:
-                break
-            value += float(match.group(1)) * _UNITS[match.group(2)]
-            position = match.end()
-        if position != len(text) or not text:
-            raise argparse.ArgumentTypeError(f"invalid duration {text!r} (want e.g. 10s, 1m30s, 500ms)") from None
-    if value < 0:
-        raise argparse.ArgumentTypeError(f"invalid duration {text!r}: negative")
-    return value
-
+__all__ = ["main", "parse_args", "default_root_dir"]
 
 def default_root_dir(node_name: str) -> str:
     if hasattr(os, "geteuid") and os.geteuid() == 0:
@@ -80,19 +57,19 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
                              "primary address when --address is 0.0.0.0)")
     parser.add_argument("--node-labels", default="", help="labels to register the node with: k=v,k2=v2")
     parser.add_argument("--register-with-taints", default="", help="taints to register the node with: k=v:Effect,...")
-    parser.add_argument("--node-status-update-frequency", type=parse_duration, default=10.0, metavar="DURATION",
+    parser.add_argument("--node-status-update-frequency", type=parse_nonnegative_duration, default=10.0, metavar="DURATION",
                         help="how often the node status is computed (posted when changed; default 10s)")
-    parser.add_argument("--node-status-report-frequency", type=parse_duration, default=60.0, metavar="DURATION",
+    parser.add_argument("--node-status-report-frequency", type=parse_nonnegative_duration, default=60.0, metavar="DURATION",
                         help="post the node status at least this often even when unchanged (default 1m)")
     parser.add_argument("--node-lease-duration-seconds", type=int, default=40,
                         help="the Lease's duration; it is renewed every quarter of it (default 40)")
-    parser.add_argument("--sync-frequency", type=parse_duration, default=10.0, metavar="DURATION",
+    parser.add_argument("--sync-frequency", type=parse_nonnegative_duration, default=10.0, metavar="DURATION",
                         help="how often each pod is re-synced even without news (default 10s)")
-    parser.add_argument("--shutdown-grace-period", type=parse_duration, default=5.0, metavar="DURATION",
+    parser.add_argument("--shutdown-grace-period", type=parse_nonnegative_duration, default=5.0, metavar="DURATION",
                         help="on SIGTERM/SIGINT, how long containers get between SIGTERM and SIGKILL (default 5s)")
     # Back-off of crash-looping containers (10 s doubling to 5 minutes); shorter for tests.
-    parser.add_argument("--crashloop-backoff-base", type=parse_duration, default=10.0, help=argparse.SUPPRESS)
-    parser.add_argument("--crashloop-backoff-max", type=parse_duration, default=300.0, help=argparse.SUPPRESS)
+    parser.add_argument("--crashloop-backoff-base", type=parse_nonnegative_duration, default=10.0, help=argparse.SUPPRESS)
+    parser.add_argument("--crashloop-backoff-max", type=parse_nonnegative_duration, default=300.0, help=argparse.SUPPRESS)
     parser.add_argument("--log-level", default="info", choices=("critical", "error", "warning", "info", "debug"))
     simulated = parser.add_argument_group("simulated runtime")
     simulated.add_argument("--simulated-nodes", type=int, default=1, help="hollow nodes to register (default 1)")
@@ -166,20 +143,12 @@ async def _run_simulated(args: argparse.Namespace) -> int:
     return 0
 
 
-def _loop_factory():
-    try:
-        import uvloop
-    except ImportError:  # pragma: no cover
-        return None
-    return uvloop.new_event_loop
-
-
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     logging.basicConfig(level=args.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     run = _run_simulated if args.runtime == "simulated" else _run_process
     try:
-        with asyncio.Runner(loop_factory=_loop_factory()) as runner:
+        with asyncio.Runner(loop_factory=loop_factory()) as runner:
             return runner.run(run(args))
     except ConfigError as error:
         print(f"pyk8s-kubelet: {error}", file=sys.stderr)

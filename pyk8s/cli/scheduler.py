@@ -11,24 +11,12 @@ import sys
 
 import yaml
 
+from pyk8s.cli._flags import loop_factory, parse_bool
 from pyk8s.client import ApiClient, ConfigError
 from pyk8s.scheduler import ProfileError
 from pyk8s.scheduler.scheduler import Scheduler
 
 __all__ = ["main", "parse_args"]
-
-_TRUE = {"true", "1", "yes", "t"}
-_FALSE = {"false", "0", "no", "f"}
-
-
-def _bool(text: str) -> bool:
-    lowered = text.lower()
-    if lowered in _TRUE:
-        return True
-    if lowered in _FALSE:
-        return False
-    raise argparse.ArgumentTypeError(f"invalid boolean {text!r}")
-
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(prog="pyk8s-scheduler", description="The pyk8s scheduler.")
@@ -37,7 +25,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     target.add_argument("--kubeconfig", help="kubeconfig file naming the API server and credentials")
     parser.add_argument("--config", help="KubeSchedulerConfiguration YAML file (profiles, plugins, back-off)")
     # kube-scheduler spells booleans --leader-elect=false; a bare --leader-elect means true.
-    parser.add_argument("--leader-elect", type=_bool, nargs="?", const=True, default=True, metavar="BOOL",
+    parser.add_argument("--leader-elect", type=parse_bool, nargs="?", const=True, default=True, metavar="BOOL",
                         help="elect a leader through the Lease kube-system/kube-scheduler (default true)")
     parser.add_argument("--leader-elect-lease-duration", type=float, default=15.0, metavar="SECONDS")
     parser.add_argument("--leader-elect-renew-deadline", type=float, default=10.0, metavar="SECONDS")
@@ -84,15 +72,6 @@ async def _serve(args: argparse.Namespace, config: dict | None) -> int:
         return 0
 
 
-def _loop_factory():
-    """uvloop when installed (as the API server runs): the scheduler is mostly HTTP and JSON."""
-    try:
-        import uvloop
-    except ImportError:  # pragma: no cover
-        return None
-    return uvloop.new_event_loop
-
-
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     logging.basicConfig(level=args.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
@@ -105,7 +84,7 @@ def main(argv: list[str] | None = None) -> int:
             print(f"pyk8s-scheduler: cannot read --config: {error}", file=sys.stderr)
             return 2
     try:
-        with asyncio.Runner(loop_factory=_loop_factory()) as runner:
+        with asyncio.Runner(loop_factory=loop_factory()) as runner:
             return runner.run(_serve(args, config))
     except (ProfileError, ConfigError) as error:
         print(f"pyk8s-scheduler: {error}", file=sys.stderr)

@@ -34,13 +34,13 @@ import calendar
 import functools
 import hashlib
 import logging
-import re
 import time
 from collections.abc import Mapping
 from typing import Any
 
 import orjson
 
+from pyk8s._duration import parse_go_duration
 from pyk8s.scheduler._objects import SchedulingInputError, pod_requests
 
 from .admission import admit, host_ports
@@ -68,23 +68,11 @@ BACKOFF_INITIAL = 10.0
 BACKOFF_CAP = 300.0
 BACKOFF_RESET_AFTER = 600.0
 
-_DURATION_PART = re.compile(r"(\d+(?:\.\d*)?|\.\d+)(ns|us|µs|ms|s|m|h)")
-_DURATION_UNITS = {"ns": 1e-9, "us": 1e-6, "µs": 1e-6, "ms": 1e-3, "s": 1.0, "m": 60.0, "h": 3600.0}
 
 
 def parse_duration(text: str) -> float:
     """Seconds from a Go duration ("5s", "1m30s", "250ms") or a bare number of seconds."""
-    text = str(text).strip()
-    try:
-        seconds = float(text)
-    except ValueError:
-        parts = _DURATION_PART.findall(text)
-        if not parts or "".join(number + unit for number, unit in parts) != text:
-            raise ValueError(f"invalid duration {text!r} (want e.g. 5s, 1m30s, 250ms)") from None
-        seconds = sum(float(number) * _DURATION_UNITS[unit] for number, unit in parts)
-    if seconds < 0:
-        raise ValueError(f"invalid duration {text!r}: negative")
-    return seconds
+    return parse_go_duration(text, allow_negative=False)
 
 
 _formatted: dict[int, str] = {}

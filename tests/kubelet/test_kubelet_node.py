@@ -10,7 +10,8 @@ import os
 import pytest
 
 from kubelethelpers import running_kubelet, wait_for
-from pyk8s.cli.kubelet import default_root_dir, parse_args, parse_duration
+from pyk8s.cli._flags import parse_nonnegative_duration as parse_duration
+from pyk8s.cli.kubelet import default_root_dir, parse_args
 from pyk8s.apiserver.testing import free_port
 from pyk8s.client import LEASES, NODES, ApiClient
 from pyk8s.kubelet.kubelet import Kubelet, KubeletError, KubeletOptions

@@ -28,7 +28,7 @@ import datetime as dt
 import ipaddress
 import logging
 import math
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any
 
 from pyk8s.client import (
@@ -39,7 +39,7 @@ from ._base import Controller, ControllerContext
 from ._events import WARNING
 from ._pods import error_text, is_namespace_terminating_error, is_pod_ready, parse_time
 
-__all__ = ["EndpointsController", "repack_subsets"]
+__all__ = ["EndpointsController", "repack_subsets", "services_to_update_on_pod_change"]
 
 log = logging.getLogger(__name__)
 
@@ -263,6 +263,30 @@ class _TriggerTimes:
         self.states.pop(key, None)
 
 
+def services_to_update_on_pod_change(old: Obj, new: Obj, services_of: Callable[[Obj], set[str]]) -> set[str]:
+    """Upstream GetServicesToUpdateOnPodChange: the services whose endpoints a pod update
+    can change (only what an address depends on); shared with the EndpointSlice controller."""
+    if old["metadata"].get("resourceVersion") == new["metadata"].get("resourceVersion"):
+        return set()
+    old_spec, new_spec = old.get("spec") or {}, new.get("spec") or {}
+    labels_changed = (old["metadata"].get("labels") != new["metadata"].get("labels")
+                      or old_spec.get("hostname") != new_spec.get("hostname")
+                      or old_spec.get("subdomain") != new_spec.get("subdomain"))
+    pod_changed = (old["metadata"].get("deletionTimestamp") != new["metadata"].get("deletionTimestamp")
+                   or is_pod_ready(old) != is_pod_ready(new)
+                   or _pod_ips(old) != _pod_ips(new)
+                   or (old.get("status") or {}).get("phase") != (new.get("status") or {}).get("phase"))
+    if not labels_changed and not pod_changed:
+        return set()
+    services = services_of(new)
+    if labels_changed:
+        old_services = services_of(old)
+        # A pod that changed itself concerns all of them; one that only moved between
+        # services concerns those it left or joined.
+        services = services | old_services if pod_changed else services ^ old_services
+    return services
+
+
 def _selector_matches(selector: Mapping[str, str], labels: Mapping[str, str] | None) -> bool:
     labels = labels or {}
     return all(labels.get(key) == value for key, value in selector.items())
@@ -315,26 +339,7 @@ class EndpointsController(Controller):
             self.enqueue(key)
 
     def _pod_updated(self, old: Obj, new: Obj) -> None:
-        """Upstream GetServicesToUpdateOnPodChange: only what an address depends on."""
-        if old["metadata"].get("resourceVersion") == new["metadata"].get("resourceVersion"):
-            return
-        old_spec, new_spec = old.get("spec") or {}, new.get("spec") or {}
-        labels_changed = (old["metadata"].get("labels") != new["metadata"].get("labels")
-                          or old_spec.get("hostname") != new_spec.get("hostname")
-                          or old_spec.get("subdomain") != new_spec.get("subdomain"))
-        pod_changed = (old["metadata"].get("deletionTimestamp") != new["metadata"].get("deletionTimestamp")
-                       or is_pod_ready(old) != is_pod_ready(new)
-                       or _pod_ips(old) != _pod_ips(new)
-                       or (old.get("status") or {}).get("phase") != (new.get("status") or {}).get("phase"))
-        if not labels_changed and not pod_changed:
-            return
-        services = self._services_of(new)
-        if labels_changed:
-            old_services = self._services_of(old)
-            # A pod that changed itself concerns all of them; one that only moved between
-            # services concerns those it left or joined.
-            services = services | old_services if pod_changed else services ^ old_services
-        for key in services:
+        for key in services_to_update_on_pod_change(old, new, self._services_of):
             self.enqueue(key)
 
     # -- sync ---------------------------------------------------------------------------------

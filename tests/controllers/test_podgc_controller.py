@@ -97,6 +97,11 @@ def test_terminated_pods_beyond_the_threshold_go_evicted_then_oldest_first(apise
     asyncio.run(scenario())
 
 
+async def _deleted_pod(client: ApiClient, namespace: str, name: str) -> dict | None:
+    pod = await get_pod(client, namespace, name)
+    return pod if pod["metadata"].get("deletionTimestamp") else None
+
+
 async def _names_are(client: ApiClient, namespace: str, expected: set[str]) -> bool:
     return await pod_names(client, namespace) == expected
 
@@ -119,8 +124,10 @@ def test_orphans_of_a_deleted_node_are_failed_and_force_deleted_after_the_quaran
 
             await wait_for(lambda: _names_are(client, namespace, {"held", "elsewhere"}), timeout=10,
                            message="orphans deleted")
-            held = await get_pod(client, namespace, "held")
-            assert held["metadata"]["deletionTimestamp"] and held["metadata"]["deletionGracePeriodSeconds"] == 0
+            # The held pod's force delete may land a moment after the others are gone.
+            held = await wait_for(lambda: _deleted_pod(client, namespace, "held"), timeout=10,
+                                  message="the held orphan marked for deletion")
+            assert held["metadata"]["deletionGracePeriodSeconds"] == 0
             assert held["status"]["phase"] == "Failed"
             disruption = condition_of(held, "DisruptionTarget")
             assert disruption is not None and disruption["status"] == "True"

@@ -35,6 +35,7 @@ __all__ = [
     "not_supported",
     "duplicate",
     "too_long",
+    "too_many",
     "forbidden",
 ]
 
@@ -230,6 +231,10 @@ def duplicate(field: str, value: Any) -> Cause:
 
 def too_long(field: str, limit: int) -> Cause:
     return Cause("FieldValueTooLong", f"Too long: may not be more than {limit} bytes", field)
+
+
+def too_many(field: str, actual: int, limit: int) -> Cause:
+    return Cause("FieldValueTooMany", f"Too many: {actual}: must have at most {limit} items", field)
 
 
 def forbidden(field: str, detail: str) -> Cause:

@@ -44,13 +44,16 @@ def now_rfc3339() -> str:
 
 
 _UUID_BATCH = 4096
-_random_pool = b""
+# The pool is kept as hex text: a uid is slices of it plus the version and variant digits.
+_random_pool = ""
 _random_offset = 0
+# RFC 4122 variant: the top two bits of the 17th hex digit are 10, so it is one of 8, 9, a, b.
+_VARIANT_DIGIT = {digit: "89ab"[int(digit, 16) & 3] for digit in "0123456789abcdef"}
 
 
 def _reset_random_pool() -> None:
     global _random_pool, _random_offset
-    _random_pool, _random_offset = b"", 0
+    _random_pool, _random_offset = "", 0
 
 
 # A forked child (granian's worker) must not reuse the parent's random bytes.
@@ -61,14 +64,12 @@ def new_uid() -> str:
     """A random (version 4) UUID string.  Random bytes are drawn from the OS in batches:
     one ``getrandom`` per 4096 objects rather than one per object."""
     global _random_pool, _random_offset
-    if _random_offset >= len(_random_pool):
-        _random_pool, _random_offset = os.urandom(16 * _UUID_BATCH), 0
-    raw = bytearray(_random_pool[_random_offset : _random_offset + 16])
-    _random_offset += 16
-    raw[6] = (raw[6] & 0x0F) | 0x40  # version 4
-    raw[8] = (raw[8] & 0x3F) | 0x80  # RFC 4122 variant
-    h = raw.hex()
-    return f"{h[:8]}-{h[8:12]}-{h[12:16]}-{h[16:20]}-{h[20:]}"
+    start = _random_offset
+    if start >= len(_random_pool):
+        _random_pool, start = os.urandom(16 * _UUID_BATCH).hex(), 0
+    _random_offset = start + 32
+    h = _random_pool[start : start + 32]
+    return f"{h[:8]}-{h[8:12]}-4{h[13:16]}-{_VARIANT_DIGIT[h[16]]}{h[17:20]}-{h[20:]}"
 
 
 def generate_name(base: str) -> str:
@@ -85,7 +86,7 @@ _OMIT_EMPTY = ("labels", "annotations", "finalizers", "ownerReferences", "manage
 
 def _drop_empty(meta: dict[str, Any]) -> None:
     for key in _OMIT_EMPTY:
-        if key in meta and not meta[key]:
+        if not meta.get(key, True):  # present and empty
             del meta[key]
 
 

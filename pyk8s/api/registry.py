@@ -18,6 +18,7 @@ contributes only what differs (upstream's strategy methods):
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass
 from typing import Any, Callable
 
@@ -104,11 +105,12 @@ class ResourceDef:
     prepare_status_update: Callable[[Obj, Obj], None] = keep_spec_for_status
     deletion_grace: Callable[[Obj, "int | None"], int] | None = None
 
-    @property
+    # Derived once per definition (it is immutable): every request asks for these.
+    @functools.cached_property
     def api_version(self) -> str:
         return f"{self.group}/{self.version}" if self.group else self.version
 
-    @property
+    @functools.cached_property
     def list_kind(self) -> str:
         return self.kind + "List"
 
@@ -116,12 +118,16 @@ class ResourceDef:
     def group_version(self) -> tuple[str, str]:
         return (self.group, self.version)
 
-    @property
+    @functools.cached_property
     def has_status(self) -> bool:
-        return any(name == "status" for name, _kind in self.subresources)
+        return "status" in self._subresource_names
+
+    @functools.cached_property
+    def _subresource_names(self) -> frozenset[str]:
+        return frozenset(name for name, _kind in self.subresources)
 
     def has_subresource(self, name: str) -> bool:
-        return any(sub == name for sub, _kind in self.subresources)
+        return name in self._subresource_names
 
     def supports_field(self, name: str) -> bool:
         return name in self.selectable_fields or name in ("metadata.name", "metadata.namespace")

@@ -138,7 +138,7 @@ def validate_labels(labels: dict[str, str], field: str) -> list[Cause]:
     causes: list[Cause] = []
     known = _VALID_LABEL_STRINGS
     for key, value in labels.items():
-        # Keys and values share the cache with distinct prefixes ("k" / "v").
+        # Keys, values and namespaces share the cache with distinct prefixes ("k" / "v" / "n").
         if "k" + key not in known:
             errs = qualified_name_errors(key)
             if errs:
@@ -184,11 +184,17 @@ def validate_object_meta(meta: dict[str, Any], namespaced: bool, name_errors=dns
         namespace = meta.get("namespace", "")
         if not namespace:
             causes.append(required("metadata.namespace"))
-        else:
-            causes.extend(invalid_value("metadata.namespace", namespace, msg) for msg in dns1123_label_errors(namespace))
+        elif "n" + namespace not in _VALID_LABEL_STRINGS:  # namespaces repeat: checked once each
+            errs = dns1123_label_errors(namespace)
+            if errs:
+                causes.extend(invalid_value("metadata.namespace", namespace, msg) for msg in errs)
+            else:
+                _remember("n" + namespace)
     generation = meta.get("generation", 0)
     if generation < 0:
         causes.append(invalid_value("metadata.generation", generation, "must be greater than or equal to 0"))
-    causes.extend(validate_labels(meta.get("labels") or {}, "metadata.labels"))
-    causes.extend(validate_annotations(meta.get("annotations") or {}, "metadata.annotations"))
+    if "labels" in meta:
+        causes.extend(validate_labels(meta["labels"] or {}, "metadata.labels"))
+    if "annotations" in meta:
+        causes.extend(validate_annotations(meta["annotations"] or {}, "metadata.annotations"))
     return causes

@@ -20,7 +20,7 @@ from time import perf_counter
 from typing import Any, NamedTuple
 
 from pyk8s.api import errors
-from pyk8s.api.kinds import default_registry
+from pyk8s.api.kinds import BINDINGS, default_registry
 from pyk8s.api.errors import MAX_BODY_BYTES, StatusError, bad_request
 from pyk8s.api.patch import check_body_type, check_patch_type, json_body
 from pyk8s.api.registry import Registry
@@ -31,7 +31,7 @@ from pyk8s.apiserver.events import DEFAULT_EVENT_TTL, EventReaper
 from pyk8s.apiserver.handlers import ResourceHandlers
 from pyk8s.apiserver.options import parse_list_options, parse_query
 from pyk8s.apiserver.podlogs import LOG_HEADERS, PodLogs, stream_log
-from pyk8s.apiserver.routing import Route, route
+from pyk8s.apiserver.routing import Route, route, unserved_path_message
 from pyk8s.apiserver.subresources import Subresources
 from pyk8s.apiserver.discovery import Discovery
 from pyk8s.apiserver.metrics import CONTENT_TYPE as METRICS_CONTENT_TYPE
@@ -69,10 +69,22 @@ class Response(NamedTuple):
     headers: list[tuple[str, str]] = JSON_HEADERS
 
 
+# Content-Type header -> media type; clients send a handful of distinct values.
+_MEDIA_TYPES: dict[str, str] = {}
+_MEDIA_TYPES_MAX = 256
+# Paths -> routes: a bounded memo (collection paths repeat on every create and list).
+_ROUTES_MAX = 8192
+
+
 def _media_type(content_type: str | None) -> str:
     if not content_type:
         return ""
-    return content_type.split(";", 1)[0].strip().lower()
+    media = _MEDIA_TYPES.get(content_type)
+    if media is None:
+        media = content_type.split(";", 1)[0].strip().lower()
+        if len(_MEDIA_TYPES) < _MEDIA_TYPES_MAX:
+            _MEDIA_TYPES[content_type] = media
+    return media
 
 
 def _error_response(error: StatusError) -> Response:
@@ -117,6 +129,8 @@ class APIServer:
         # as kube-apiserver's --min-request-timeout spreads re-watches out; 0 never ends it.
         self.min_request_timeout = min_request_timeout
         self.compactor = Compactor(self.store, compaction_interval, compaction_retention)
+        self._routes: dict[str, Route | None] = {}
+        self._routes_registered = len(self.registry)
 
     # -- lifecycle (granian calls these in the worker, on its loop) -----------------------
 
@@ -151,7 +165,7 @@ class APIServer:
         """Serve a non-watch request.  Never raises.  ``accept`` and ``if_none_match`` are
         those request headers (content negotiation; OpenAPI's ETags)."""
         started = perf_counter()
-        found = route(self.registry, path)
+        found = self._route(path)
         try:
             response = self._serve(method, path, query_string, content_type, body, accept, found, if_none_match)
         except StatusError as error:
@@ -166,6 +180,20 @@ class APIServer:
         if found is not None or response.status != 404:
             self.metrics.observe(self._request_key(method, path, found), response.status, perf_counter() - started)
         return response
+
+    def _route(self, path: str) -> Route | None:
+        """``route(registry, path)``, memoized; forgotten wholesale when full or when the
+        registry has changed."""
+        routes = self._routes
+        found = routes.get(path, False)
+        if found is not False and self._routes_registered == len(self.registry):
+            return found  # type: ignore[return-value]
+        found = route(self.registry, path)
+        if len(routes) >= _ROUTES_MAX or self._routes_registered != len(self.registry):
+            routes.clear()
+            self._routes_registered = len(self.registry)
+        routes[path] = found
+        return found
 
     # -- non-resource paths, Accept negotiation and conversions -------------------------------
 
@@ -217,6 +245,8 @@ class APIServer:
 
     def _storage_objects(self):
         for resource in self.registry:
+            if "list" not in resource.verbs:
+                continue  # nothing stored (bindings)
             name = f"{resource.plural}.{resource.group}" if resource.group else resource.plural
             yield name, self.store.count(resource.plural)
 
@@ -244,6 +274,10 @@ class APIServer:
         if path in HEALTH_PATHS:
             return Response(200, b"ok", TEXT_HEADERS)
         if found is None:
+            unserved = unserved_path_message(path)
+            if unserved is not None:
+                # Still a 404 (a path this server does not serve), with the reason in words.
+                raise StatusError(404, "NotFound", unserved, {})
             raise errors.path_not_found()
         if len(body) > MAX_BODY_BYTES:
             raise errors.request_entity_too_large()
@@ -255,6 +289,11 @@ class APIServer:
         """The verbs on a resource path: collection, object, or one of its subresources."""
         handlers = self.handlers
         params = parse_query(query_string) if query_string else {}
+        if found.resource is BINDINGS:  # create only; nothing is stored under it
+            if method == "POST" and not found.name and not found.legacy_watch:
+                body = self._check_content_type(content_type, body)
+                return Response(*self.subresources.create_binding(found, body, params))
+            raise errors.method_not_allowed()
         if not found.name:
             if method == "GET":
                 options = parse_list_options(found.resource, params, found.legacy_watch)
@@ -340,6 +379,8 @@ class APIServer:
         request that is not a valid watch."""
         found = self._watch_route(path)
         resource = found.resource
+        if "watch" not in resource.verbs:
+            raise errors.method_not_allowed()
         params = parse_query(query_string)
         options = parse_list_options(resource, params, force_watch=True)
         allow_bookmarks = parse_bool("allowWatchBookmarks", params.get("allowWatchBookmarks", ""))

@@ -166,7 +166,8 @@ def _legacy_resources(resources: Iterable[ResourceDef]) -> list[dict[str, Any]]:
             entry["shortNames"] = list(resource.short_names)
         if resource.categories:
             entry["categories"] = list(resource.categories)
-        entry["storageVersionHash"] = storage_version_hash(resource.group, resource.version, resource.kind)
+        if "get" in resource.verbs:  # a create-only resource (bindings) stores nothing: no hash, as upstream
+            entry["storageVersionHash"] = storage_version_hash(resource.group, resource.version, resource.kind)
         entries.append(entry)
         for sub in _subresources(resource):
             sub_entry: dict[str, Any] = {

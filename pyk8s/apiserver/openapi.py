@@ -9,7 +9,8 @@
   ``fieldValidation``) and the closure of the schemas they refer to.  kubectl's default
   ``--validate=strict`` looks for ``fieldValidation`` on the kind's PATCH operations;
   ``kubectl explain`` and client-side ``apply`` read the schemas.
-* ``/openapi/v2``: the same operations as one Swagger 2.0 document, JSON only.
+* ``/openapi/v2``: the same operations as one Swagger 2.0 document, JSON or (for an Accept
+  naming it) the protobuf kubectl asks for (openapi_v2_proto.py).
 
 Documents are generated once per registry (they depend on nothing else) and served as
 cached bytes with a strong ETag, the hash clients use to cache them.
@@ -25,6 +26,7 @@ import orjson
 
 from pyk8s.api.registry import Registry, ResourceDef
 from pyk8s.api.schema import kubernetes_version, schema_name_for, schemas
+from pyk8s.apiserver import openapi_v2_proto
 
 __all__ = ["Document", "openapi_v3_index", "openapi_v3_document", "openapi_v2", "openapi_response"]
 
@@ -173,8 +175,9 @@ def _resource_paths(resource: ResourceDef) -> Iterator[_PathItem]:
     kind, plural = resource.kind, resource.plural
     gvk = _gvk(resource.group, resource.version, kind)
     obj = schema_name_for(resource.group, resource.version, kind)
-    lst = schema_name_for(resource.group, resource.version, resource.list_kind)
     verbs = set(resource.verbs)
+    # A create-only resource (bindings) has no list kind.
+    lst = schema_name_for(resource.group, resource.version, resource.list_kind) if "list" in verbs else ""
     scoped = "Namespaced" if resource.namespaced else ""
     base = f"{root}/namespaces/{{namespace}}/{plural}" if resource.namespaced else f"{root}/{plural}"
     scope_params = (_NAMESPACE_PARAM,) if resource.namespaced else ()
@@ -432,13 +435,26 @@ class _Documents:
         self.v3 = {key: _document(doc) for key, doc in self.v3_objects.items()}
         index = {key: {"serverRelativeURL": f"/openapi/v3/{key}?hash={doc.etag}"} for key, doc in sorted(self.v3.items())}
         self.index = _document({"paths": index})
+        self._v2_object: dict[str, Any] | None = None
         self._v2: Document | None = None
+        self._v2_protobuf: Document | None = None
         self._registry = weakref.ref(registry)
+
+    def _v2_document(self, registry: Registry) -> dict[str, Any]:
+        if self._v2_object is None:
+            self._v2_object = _build_v2(registry)
+        return self._v2_object
 
     def v2(self, registry: Registry) -> Document:
         if self._v2 is None:
-            self._v2 = _document(_build_v2(registry))
+            self._v2 = _document(self._v2_document(registry))
         return self._v2
+
+    def v2_protobuf(self, registry: Registry) -> Document:
+        if self._v2_protobuf is None:
+            body = openapi_v2_proto.encode_document(self._v2_document(registry))
+            self._v2_protobuf = Document(body, hashlib.sha512(body).hexdigest().upper())
+        return self._v2_protobuf
 
 
 _CACHE: "weakref.WeakKeyDictionary[Registry, _Documents]" = weakref.WeakKeyDictionary()
@@ -478,18 +494,36 @@ def _accepts_json(accept: str | None) -> bool:
     return False
 
 
+def _prefers_protobuf(accept: str | None) -> bool:
+    """True when the first media type of ``accept`` this server can answer ``/openapi/v2``
+    with is the gnostic protobuf (kubectl sends only that one)."""
+    for clause in (accept or "").split(","):
+        media = clause.split(";", 1)[0].strip().lower()
+        if media in openapi_v2_proto.MEDIA_TYPES:
+            return True
+        if media in ("application/json", "application/*", "*/*"):
+            return False
+    return False
+
+
 def openapi_response(
     registry: Registry, path: str, query: dict[str, str] | None = None, accept: str | None = None, if_none_match: str | None = None
 ) -> tuple[int, list[tuple[str, str]], bytes] | None:
     """Serve ``/openapi/v2``, ``/openapi/v3`` or ``/openapi/v3/<doc>`` as kube-openapi's
     handlers do: ``(status, headers, body)``, or None for a path with no document (404).
 
-    JSON only: an Accept naming only protobuf gets 406.  ``ETag`` always;
+    JSON, or protobuf for ``/openapi/v2`` when the Accept header prefers it; an Accept
+    naming neither gets 406.  ``ETag`` always;
     ``If-None-Match`` with the current ETag gets 304; a ``?hash=`` that is current adds
     the immutable caching headers, a stale one is redirected (301) to the current URL."""
     trimmed = path.rstrip("/")
+    content_type = "application/json"
     if trimmed == "/openapi/v2":
-        doc = openapi_v2(registry)
+        if _prefers_protobuf(accept):
+            doc = _documents(registry).v2_protobuf(registry)
+            content_type = openapi_v2_proto.CONTENT_TYPE
+        else:
+            doc = openapi_v2(registry)
         key = None
     elif trimmed == "/openapi/v3":
         doc = openapi_v3_index(registry)
@@ -501,10 +535,10 @@ def openapi_response(
             return None
     else:
         return None
-    if not _accepts_json(accept):
+    if content_type == "application/json" and not _accepts_json(accept):
         return 406, [("content-type", "text/plain; charset=utf-8")], b""
     etag = f'"{doc.etag}"'
-    headers = [("content-type", "application/json"), ("etag", etag)]
+    headers = [("content-type", content_type), ("etag", etag)]
     if key is not None:
         headers.append(("vary", "Accept"))
         requested = (query or {}).get("hash", "")

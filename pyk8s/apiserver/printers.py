@@ -409,6 +409,32 @@ def print_endpoints(endpoints: Obj, now: float):
 
 _ENDPOINTS_COLUMNS = (NAME_COLUMN, column("Endpoints", ("io.k8s.api.core.v1.Endpoints", "subsets")), AGE_COLUMN)
 
+
+def _first_three(items: list[str]) -> str:
+    # listWithMoreString: three shown, the rest counted; nothing at all is "<unset>".
+    if len(items) > 3:
+        return ",".join(items[:3]) + f" + {len(items) - 3} more..."
+    return ",".join(items) or "<unset>"
+
+
+def print_endpointslice(endpoint_slice: Obj, now: float):
+    # A port without a number shows its name, "*" only when it has none (the defaulted "" shows as "").
+    ports = [str(port["port"]) if port.get("port") is not None else port.get("name", "*")
+             for port in endpoint_slice.get("ports") or ()]
+    addresses = [address for endpoint in endpoint_slice.get("endpoints") or () for address in endpoint.get("addresses") or ()]
+    return [name_of(endpoint_slice), endpoint_slice.get("addressType", ""), _first_three(ports), _first_three(addresses),
+            age(endpoint_slice, now)]
+
+
+_ENDPOINT_SLICE = "io.k8s.api.discovery.v1.EndpointSlice"
+_ENDPOINT_SLICE_COLUMNS = (
+    NAME_COLUMN,
+    column("AddressType", (_ENDPOINT_SLICE, "addressType")),
+    column("Ports", (_ENDPOINT_SLICE, "ports")),
+    column("Endpoints", (_ENDPOINT_SLICE, "endpoints")),
+    AGE_COLUMN,
+)
+
 # -- events ------------------------------------------------------------------------------------
 
 
@@ -488,6 +514,7 @@ _SPECS = {
     ("", "Namespace"): (_NAMESPACE_COLUMNS, print_namespace),
     ("", "Service"): (_SERVICE_COLUMNS, print_service),
     ("", "Endpoints"): (_ENDPOINTS_COLUMNS, print_endpoints),
+    ("discovery.k8s.io", "EndpointSlice"): (_ENDPOINT_SLICE_COLUMNS, print_endpointslice),
     ("", "Event"): (_EVENT_COLUMNS, print_event),
     ("", "ConfigMap"): ((NAME_COLUMN, column("Data", ("io.k8s.api.core.v1.ConfigMap", "data")), AGE_COLUMN), print_configmap),
     ("", "Secret"): (

@@ -8,6 +8,15 @@
 ``/api/v1/namespaces/x/y`` is a namespaced collection when ``y`` is a namespaced resource,
 else subresource ``y`` (``status``, ``finalize``) of namespace ``x``; kube-apiserver resolves
 it the same way.  A subresource the kind does not serve is no route (404).
+
+The streaming subresources of a running container (``pods/exec``, ``pods/attach``,
+``pods/portforward``) and the HTTP proxies (``pods/proxy``, ``services/proxy``) are not served:
+the process runtime has no container to enter and no pod network to forward into.  They stay
+404 (absent from discovery too), but ``unserved_path_message`` says why and what to do
+instead, so ``kubectl exec``/``attach``/``port-forward``/``cp`` print that rather than "the
+server could not find the requested resource".  So does a path under ``apiextensions.k8s.io``:
+kubectl lists CustomResourceDefinitions to validate a manifest of a kind it does not find
+(``kubectl apply`` of a CronJob), and prints what the server says.
 """
 
 from __future__ import annotations
@@ -16,7 +25,19 @@ from typing import NamedTuple
 
 from pyk8s.api.registry import Registry, ResourceDef
 
-__all__ = ["Route", "route"]
+__all__ = ["Route", "route", "unserved_path_message"]
+
+_UNSERVED_STREAMS = {
+    ("pods", "exec"): "containers are local processes on the node: run the command on the node itself "
+    "(the container's process has the pod's environment; kubectl logs shows its output)",
+    ("pods", "attach"): "containers are local processes on the node: read their output with kubectl logs -f",
+    ("pods", "portforward"): "containers share the node's network: connect to the node's InternalIP at the "
+    "host port given to the container port (the pod's PortsAssigned event; PORT / PYK8S_PORT_* in its environment)",
+    ("pods", "proxy"): "containers share the node's network: connect to the node's InternalIP at the host port "
+    "given to the container port (the pod's PortsAssigned event)",
+    ("services", "proxy"): "there is no service network (no kube-proxy): connect to an address of the "
+    "Service's Endpoints instead",
+}
 
 
 class Route(NamedTuple):
@@ -69,3 +90,20 @@ def route(registry: Registry, path: str) -> Route | None:
     if sub and not resource.has_subresource(sub):
         return None  # e.g. /api/v1/namespaces/x/foos: neither a namespaced kind nor a subresource
     return Route(resource, "", name, sub, legacy_watch)
+
+
+def unserved_path_message(path: str) -> str | None:
+    """Why ``path`` (``/api/v1/namespaces/{ns}/pods/{name}/exec``, ``.../portforward``,
+    ``.../{name[:port]}/proxy[/...]``, ``/apis/apiextensions.k8s.io/...``) is not served, or
+    None for any other path."""
+    parts = path.split("/")
+    if parts[1:3] == ["apis", "apiextensions.k8s.io"]:
+        return ("CustomResourceDefinitions (apiextensions.k8s.io) are not supported by pyk8s: it serves only "
+                "the built-in kinds that kubectl api-resources lists")
+    if len(parts) < 8 or parts[1:3] != ["api", "v1"] or parts[3] != "namespaces" or not parts[6]:
+        return None
+    plural, subresource = parts[5], parts[7]
+    reason = _UNSERVED_STREAMS.get((plural, subresource))
+    if reason is None:
+        return None
+    return f"{plural}/{subresource} is not supported by pyk8s: {reason}"

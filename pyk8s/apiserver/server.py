@@ -16,6 +16,7 @@ from __future__ import annotations
 import asyncio
 import copy
 import functools
+import gc
 import signal
 from dataclasses import dataclass
 from typing import Any
@@ -63,6 +64,21 @@ def _chain_shutdown_signals(app: Any, loop: asyncio.AbstractEventLoop) -> None:
         signal.signal(signum, handler)
 
 
+# Allocations between young-generation collections in the worker.  A write allocates a
+# few hundred containers (the decoded object, defaults, causes lists), so the default 700
+# collects every few requests; nearly all of it is freed by reference counting anyway.
+_GC_YOUNG_THRESHOLD = 50_000
+
+
+def _tune_gc() -> None:
+    """The worker owns its process: what it holds after start-up (modules, the registry,
+    the store's bootstrap) is exempt from the cyclic GC (``gc.freeze``), and young
+    collections run less often, as the scheduler process does."""
+    gc.collect()
+    gc.freeze()
+    gc.set_threshold(_GC_YOUNG_THRESHOLD, *gc.get_threshold()[1:])
+
+
 class _ServedApp:
     """The RSGI target granian loads in the worker: the app plus signal chaining."""
 
@@ -73,6 +89,7 @@ class _ServedApp:
     def __rsgi_init__(self, loop: asyncio.AbstractEventLoop) -> None:
         self.app.__rsgi_init__(loop)
         _chain_shutdown_signals(self.app, loop)
+        _tune_gc()
 
     def __rsgi_del__(self, loop: asyncio.AbstractEventLoop) -> None:
         self.app.__rsgi_del__(loop)

@@ -12,6 +12,7 @@ import orjson
 
 from pyk8s.api import errors
 from pyk8s.api.errors import bad_request, invalid_value, required
+from pyk8s.api.kinds import PODS
 from pyk8s.api.kinds.workloads import selector_string
 from pyk8s.api.meta import now_rfc3339
 from pyk8s.api.patch import MERGE_PATCH, parse_patch
@@ -25,6 +26,7 @@ __all__ = ["Subresources", "SCALE_GVK"]
 Obj = dict[str, Any]
 SCALE_GVK = ("autoscaling", "v1", "Scale")
 _CREATED = {"kind": "Status", "apiVersion": "v1", "metadata": {}, "status": "Success", "code": 201}
+_CREATED_BYTES = orjson.dumps(_CREATED)
 
 
 def _scale_of(obj: Obj) -> Obj:
@@ -109,11 +111,31 @@ class Subresources:
 
     # -- pods/binding --------------------------------------------------------------------
 
-    def bind(self, route: Route, body: bytes, params: dict[str, str] | None = None) -> tuple:
-        """BindingREST.Create: set spec.nodeName once (409 when already bound), copy the
-        binding's annotations, mark the pod PodScheduled."""
-        options = write_options(params, "CreateOptions")
+    def create_binding(self, route: Route, body: bytes, params: dict[str, str] | None = None) -> tuple:
+        """POST to the legacy ``bindings`` collection: the Binding's metadata.name names the
+        pod, in the URL's namespace (or the body's, as a create without one takes it)."""
         binding = _decode(body, "Binding")
+        meta = binding.get("metadata") if isinstance(binding.get("metadata"), dict) else {}
+        name = meta.get("name") or ""
+        body_namespace = meta.get("namespace") or ""
+        if not isinstance(name, str) or not isinstance(body_namespace, str):
+            raise bad_request('Binding in version "v1" cannot be handled as a Binding: metadata.name and metadata.namespace must be strings')
+        if route.namespace and body_namespace and body_namespace != route.namespace:
+            raise bad_request("the namespace of the provided object does not match the namespace sent on the request")
+        if not name:
+            raise bad_request("resource name may not be empty")
+        pod_route = Route(PODS, route.namespace or body_namespace or "default", name, "binding", False)
+        return self._assign(pod_route, binding, params)
+
+    def bind(self, route: Route, body: bytes, params: dict[str, str] | None = None) -> tuple:
+        """pods/{name}/binding."""
+        return self._assign(route, _decode(body, "Binding"), params)
+
+    def _assign(self, route: Route, binding: Obj, params: dict[str, str] | None) -> tuple:
+        """BindingREST.Create: set spec.nodeName once (409 when already bound), copy the
+        binding's annotations, mark the pod PodScheduled.  ``route`` is the pod's, with
+        subresource ``binding``."""
+        options = write_options(params, "CreateOptions")
         meta = binding.get("metadata") if isinstance(binding.get("metadata"), dict) else {}
         if meta.get("name", route.name) != route.name:
             raise bad_request("name in URL does not match name in Binding object")
@@ -156,8 +178,8 @@ class Subresources:
             return pod
 
         # The binding writes spec and status at once: a subresource of its own kind.
-        self.handlers._guaranteed_update(route._replace(subresource="binding"), apply, 0, options.dry_run)
-        return 201, orjson.dumps(_CREATED)
+        self.handlers._guaranteed_update(route, apply, 0, options.dry_run)
+        return 201, _CREATED_BYTES
 
     # -- pods/eviction -------------------------------------------------------------------
 
@@ -171,7 +193,7 @@ class Subresources:
         raw = eviction.get("deleteOptions") if isinstance(eviction.get("deleteOptions"), dict) else {}
         options: DeleteOptions = delete_options(orjson.dumps(raw) if raw else b"", params)
         self.handlers.delete_object(route.resource, route.namespace, route.name, options)
-        return 201, orjson.dumps(_CREATED)
+        return 201, _CREATED_BYTES
 
     # -- namespaces/finalize -------------------------------------------------------------
 

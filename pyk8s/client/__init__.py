@@ -21,7 +21,7 @@ from pyk8s.client._informer import EventHandler, SharedInformer, SharedInformerF
 from pyk8s.client._leaderelection import LeaderElector, format_micro_time, parse_micro_time
 from pyk8s.client._reflector import Backoff, Reflector
 from pyk8s.client._resources import (
-    CONFIG_MAPS, DEPLOYMENTS, ENDPOINTS, EVENTS, JOBS, LEASES, NAMESPACES, NODES, PODS,
+    CONFIG_MAPS, DEPLOYMENTS, ENDPOINTS, ENDPOINT_SLICES, EVENTS, JOBS, LEASES, NAMESPACES, NODES, PODS,
     PRIORITY_CLASSES, REPLICA_SETS, SECRETS, SERVICE_ACCOUNTS, SERVICES,
 )
 from pyk8s.client._rest import ApiClient, PatchType, Resource, WatchStream
@@ -32,7 +32,7 @@ from pyk8s.client._workqueue import (
 
 __all__ = [
     "AlreadyExists", "ApiClient", "ApiError", "Backoff", "BadRequest", "BucketRateLimiter",
-    "CONFIG_MAPS", "ClientConfig", "ConfigError", "Conflict", "DEPLOYMENTS", "ENDPOINTS", "EVENTS",
+    "CONFIG_MAPS", "ClientConfig", "ConfigError", "Conflict", "DEPLOYMENTS", "ENDPOINTS", "ENDPOINT_SLICES", "EVENTS",
     "EventHandler", "Expired", "Forbidden", "IndexFunc", "Indexer", "InternalError", "Invalid",
     "ItemExponentialFailureRateLimiter", "JOBS", "LEASES", "LeaderElector", "MaxOfRateLimiter",
     "MethodNotAllowed", "NAMESPACES", "NAMESPACE_INDEX", "NODES", "NotFound", "PODS",

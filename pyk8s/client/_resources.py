@@ -8,6 +8,7 @@ from pyk8s.client._rest import Resource
 __all__ = [
     "PODS", "NODES", "NAMESPACES", "SERVICES", "ENDPOINTS", "CONFIG_MAPS", "SECRETS",
     "SERVICE_ACCOUNTS", "EVENTS", "DEPLOYMENTS", "REPLICA_SETS", "JOBS", "LEASES", "PRIORITY_CLASSES",
+    "ENDPOINT_SLICES",
 ]
 
 PODS = Resource("", "v1", "pods")
@@ -24,3 +25,4 @@ REPLICA_SETS = Resource("apps", "v1", "replicasets")
 JOBS = Resource("batch", "v1", "jobs")
 LEASES = Resource("coordination.k8s.io", "v1", "leases")
 PRIORITY_CLASSES = Resource("scheduling.k8s.io", "v1", "priorityclasses")
+ENDPOINT_SLICES = Resource("discovery.k8s.io", "v1", "endpointslices")

@@ -29,6 +29,7 @@ CONTROLLERS: dict[str, str] = {
     "node-lifecycle-controller": "pyk8s.controllers.nodelifecycle:NodeLifecycleController",
     "taint-eviction-controller": "pyk8s.controllers.tainteviction:TaintEvictionController",
     "endpoints-controller": "pyk8s.controllers.endpoints:EndpointsController",
+    "endpointslice-controller": "pyk8s.controllers.endpointslice:EndpointSliceController",
     "serviceaccount-controller": "pyk8s.controllers.serviceaccount:ServiceAccountController",
     "pod-garbage-collector-controller": "pyk8s.controllers.podgc:PodGCController",
 }
@@ -43,6 +44,7 @@ ALIASES: dict[str, str] = {
     "namespace": "namespace-controller",
     "nodelifecycle": "node-lifecycle-controller",
     "endpoint": "endpoints-controller",
+    "endpointslice": "endpointslice-controller",
     "serviceaccount": "serviceaccount-controller",
     "podgc": "pod-garbage-collector-controller",
 }

@@ -43,6 +43,7 @@ WORKER_OPTIONS: dict[str, str] = {
     "garbage-collector-controller": "concurrent_gc_syncs",
     "namespace-controller": "concurrent_namespace_syncs",
     "endpoints-controller": "concurrent_endpoint_syncs",
+    "endpointslice-controller": "concurrent_service_endpoint_syncs",
 }
 
 

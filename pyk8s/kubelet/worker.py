@@ -56,8 +56,11 @@ _RETRY_SECONDS = 2.0
 _VOLUME_REFRESH_SECONDS = 60.0
 _STATUS_FIELDS = ("phase", "conditions", "message", "reason", "hostIP", "hostIPs", "podIP", "podIPs", "startTime",
                   "initContainerStatuses", "containerStatuses")
+# The usual way to get here is ``kubectl run NAME --image=X -- CMD``, whose words after ``--``
+# are args unless --command is given: say so.
 _NO_COMMAND = ("the pyk8s process runtime runs a container's command and args as a local process and ignores its "
-               "image, so a container needs spec.containers[].command")
+               "image, so a container needs spec.containers[].command (with kubectl run, pass --command so that "
+               "the words after -- are the command, not args)")
 
 
 class PodWorker:

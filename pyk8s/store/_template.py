@@ -8,7 +8,6 @@ import orjson
 
 # Keys that go before resourceVersion in metadata, as upstream orders them.
 _HEAD_KEYS = ("name", "generateName", "namespace", "uid")
-_RV_OPEN = b'"resourceVersion":"'
 
 
 def encode_template(obj: dict[str, Any]) -> tuple[bytes, int]:
@@ -18,26 +17,19 @@ def encode_template(obj: dict[str, Any]) -> tuple[bytes, int]:
     The offset is computed while encoding, never searched for, so user data that happens
     to contain ``"resourceVersion":""`` cannot confuse it."""
     meta = obj.get("metadata") or {}
-    head = {k: meta[k] for k in _HEAD_KEYS if k in meta}
-    rest_meta = {k: v for k, v in meta.items() if k not in head and k != "resourceVersion"}
-    rest_top = {k: v for k, v in obj.items() if k not in ("kind", "apiVersion", "metadata")}
-    out = bytearray(b"{")
-    for key in ("kind", "apiVersion"):
-        if key in obj:
-            out += b'"' + key.encode() + b'":' + orjson.dumps(obj[key]) + b","
-    out += b'"metadata":{'
-    encoded = orjson.dumps(head)
-    if len(encoded) > 2:
-        out += encoded[1:-1] + b","
-    out += _RV_OPEN
-    offset = len(out)
-    out += b'"'
-    encoded = orjson.dumps(rest_meta)
-    if len(encoded) > 2:
-        out += b"," + encoded[1:-1]
-    out += b"}"
-    encoded = orjson.dumps(rest_top)
-    if len(encoded) > 2:
-        out += b"," + encoded[1:-1]
-    out += b"}"
-    return bytes(out), offset
+    # One ordered copy of the top level and of metadata, encoded whole: a single orjson
+    # call for the object.  The offset is the length of the encoded prefix that ends with
+    # the empty resourceVersion (kind, apiVersion, metadata's head keys), encoded first
+    # from the same values, so it is exact whatever the rest of the object holds.
+    ordered_meta = {key: meta[key] for key in _HEAD_KEYS if key in meta}
+    ordered_meta["resourceVersion"] = ""
+    ordered = {key: obj[key] for key in ("kind", "apiVersion") if key in obj}
+    ordered["metadata"] = ordered_meta
+    offset = len(orjson.dumps(ordered)) - 3  # the prefix ends with ``"resourceVersion":""}}``
+    for key, value in meta.items():
+        if key not in ordered_meta:
+            ordered_meta[key] = value
+    for key, value in obj.items():
+        if key not in ordered:
+            ordered[key] = value
+    return orjson.dumps(ordered), offset

@@ -103,6 +103,24 @@ def test_pods_crud_defaults_and_subresources(core, unique):
     assert code == 404 and body["reason"] == "NotFound" and body["details"] == {"name": unbound, "kind": "pods"}, body
 
 
+def test_legacy_bindings_collection(core, unique):
+    """create_namespaced_binding POSTs to /api/v1/namespaces/{ns}/bindings (the Binding's
+    metadata.name names the pod).  Its answer is a Status, as upstream's, which the client's
+    V1Binding model cannot hold: read it raw."""
+    name = unique("pybind")
+    core.create_namespaced_pod(NS, pod_body(name))
+    binding = client.V1Binding(metadata=meta(name), target=client.V1ObjectReference(kind="Node", name="py-node-3"))
+    response = core.create_namespaced_binding(NS, binding, _preload_content=False)
+    assert response.status == 201 and json.loads(response.data)["status"] == "Success"
+    pod = core.read_namespaced_pod(name, NS)
+    assert pod.spec.node_name == "py-node-3"
+    assert [(c.type, c.status) for c in pod.status.conditions] == [("PodScheduled", "True")]
+    code, body = status_of(lambda: core.create_namespaced_binding(NS, binding, _preload_content=False))
+    assert code == 409 and body["reason"] == "Conflict", body
+    resources = {r.name: r for r in core.get_api_resources().resources}
+    assert resources["bindings"].verbs == ["create"] and resources["bindings"].kind == "Binding"
+
+
 def test_bound_pod_deletion_is_graceful(core, unique):
     name = unique("pygrace")
     core.create_namespaced_pod(NS, pod_body(name, node="py-node-2"))

@@ -221,6 +221,7 @@ def test_container_without_command_waits_with_a_reason(apiserver, tmp_path):
             pod = await wait_for_pod(client, "nocommand", lambda p: container(p, "web").get("state", {}).get("waiting"))
             waiting = container(pod, "web")["state"]["waiting"]
             assert waiting["reason"] == "CommandRequired" and "command" in waiting["message"]
+            assert "kubectl run, pass --command" in waiting["message"]  # the usual way to get here
             assert phase(pod) == "Pending" and condition(pod, "Ready") == "False"
             events = await client.list(EVENTS, namespace="default", field_selector="involvedObject.name=nocommand")
             assert any(e["reason"] == "Failed" and "command" in e["message"] for e in events["items"])

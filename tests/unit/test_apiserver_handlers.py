@@ -259,9 +259,12 @@ def test_not_found(app):
     assert_status(call(app, "PATCH", "/api/v1/namespaces/default/pods/x", {}), 404, "NotFound")
     assert_status(call(app, "DELETE", "/api/v1/nodes/x"), 404, "NotFound")
     for path in ("/api/v1/foos", "/api/v2/pods", "/apis/apps/v1/daemonsets", "/api/v1/pods/x",
-                 "/api/v1/namespaces/default/pods/x/exec", "/api/v1/namespaces//pods", "/nope"):
+                 "/api/v1/namespaces/default/pods/x/nonsense", "/api/v1/namespaces//pods", "/nope"):
         obj = assert_status(call(app, "GET", path), 404, "NotFound")
         assert obj["message"] == "the server could not find the requested resource"
+    # Unserved container streams are still 404, with the reason in words (kubectl prints it).
+    obj = assert_status(call(app, "POST", "/api/v1/namespaces/default/pods/x/exec"), 404, "NotFound")
+    assert obj["message"].startswith("pods/exec is not supported by pyk8s")
 
 
 def test_already_exists(app):

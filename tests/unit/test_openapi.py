@@ -115,3 +115,68 @@ def test_delete_answers_and_pod_log_path(registry):
     assert delete_answer("/api/v1/namespaces/{name}") == "Status"
     assert delete_answer("/api/v1/namespaces/{namespace}/configmaps/{name}") == "Status"
     assert paths["/api/v1/namespaces/{namespace}/pods/{name}/log"]["get"]["operationId"] == "readCoreV1NamespacedPodLog"
+
+
+def _fields(buf: bytes) -> list[tuple[int, object]]:
+    """A protobuf message's (field number, value) pairs: ints for varints, bytes otherwise."""
+    out, pos = [], 0
+
+    def varint() -> int:
+        nonlocal pos
+        value = shift = 0
+        while True:
+            byte = buf[pos]
+            pos += 1
+            value |= (byte & 0x7F) << shift
+            shift += 7
+            if byte < 0x80:
+                return value
+
+    while pos < len(buf):
+        key = varint()
+        number, wire = key >> 3, key & 7
+        if wire == 0:
+            out.append((number, varint()))
+        elif wire == 1:
+            out.append((number, buf[pos:pos + 8]))
+            pos += 8
+        elif wire == 2:
+            size = varint()
+            out.append((number, buf[pos:pos + size]))
+            pos += size
+        else:
+            raise AssertionError(f"unexpected wire type {wire}")
+    return out
+
+
+def _field(buf: bytes, number: int) -> list:
+    return [value for n, value in _fields(buf) if n == number]
+
+
+def test_v2_protobuf_is_what_kubectl_reads(registry):
+    """kubectl falls back to /openapi/v2 (gnostic protobuf) for a kind no v3 document has; it
+    reads the PATCH operations' x-kubernetes-group-version-kind and their query parameters."""
+    accept = "application/com.github.proto-openapi.spec.v2@v1.0+protobuf"
+    status, headers, body = openapi_response(registry, "/openapi/v2", {}, accept)
+    assert status == 200
+    # kube-openapi answers with the spelling Go's mime parser accepts (no "@").
+    assert dict(headers)["content-type"] == "application/com.github.proto-openapi.spec.v2.v1.0+protobuf"
+    assert _field(body, 1) == [b"2.0"]  # Document.swagger
+    paths = {}
+    for named in _field(_field(body, 8)[0], 2):  # Document.paths -> Paths.path (NamedPathItem)
+        paths[_field(named, 1)[0].decode()] = _field(named, 2)[0]
+    patch = _field(paths["/api/v1/namespaces/{namespace}/pods/{name}"], 8)[0]  # PathItem.patch
+    extensions = {_field(e, 1)[0].decode(): _field(_field(e, 2)[0], 2)[0] for e in _field(patch, 13)}
+    assert orjson.loads(extensions["x-kubernetes-group-version-kind"]) == {"group": "", "kind": "Pod", "version": "v1"}
+    query_names = []
+    for item in _field(patch, 8):  # Operation.parameters: ParametersItem.parameter.non_body.query
+        for parameter in _field(item, 1):
+            for non_body in _field(parameter, 2):
+                for query in _field(non_body, 3):
+                    query_names.append(_field(query, 4)[0].decode())
+    assert "fieldValidation" in query_names and "dryRun" in query_names
+    definitions = {_field(named, 1)[0].decode() for named in _field(_field(body, 9)[0], 1)}
+    assert "io.k8s.api.core.v1.Pod" in definitions
+    # JSON stays the answer to JSON (or no Accept), and an Accept naming neither is refused.
+    assert dict(openapi_response(registry, "/openapi/v2", {}, None)[1])["content-type"] == "application/json"
+    assert openapi_response(registry, "/openapi/v2", {}, "application/vnd.kubernetes.protobuf")[0] == 406

@@ -60,6 +60,7 @@ ROOTS = [
     ("scheduling.k8s.io/v1", "PriorityClass", "k8s.io/api/scheduling/v1"),
     ("autoscaling/v1", "Scale", "k8s.io/api/autoscaling/v1"),
     ("policy/v1", "Eviction", "k8s.io/api/policy/v1"),
+    ("discovery.k8s.io/v1", "EndpointSlice", "k8s.io/api/discovery/v1"),
 ]
 # Registered in every group version (metav1.AddToGroupVersion): any apiVersion names them.
 ANY_VERSION_ROOTS = [("DeleteOptions", "k8s.io/apimachinery/pkg/apis/meta/v1")]

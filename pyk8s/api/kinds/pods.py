@@ -76,25 +76,32 @@ def _default_http_get(action: object) -> None:
 
 
 def _qos_class(spec: Obj) -> str:
-    """Upstream qos.GetPodQOS, simplified to cpu and memory as upstream counts them."""
-    containers = (spec.get("containers") or []) + (spec.get("initContainers") or [])
-    if not any(container.get("resources") for container in containers):
-        return "BestEffort"
-    requests: dict[str, bool] = {}
-    limits: dict[str, bool] = {}
+    """Upstream qos.GetPodQOS, simplified to cpu and memory as upstream counts them:
+    BestEffort without any cpu/memory request or limit; Guaranteed when every container
+    limits both and requests (which default to the limits) equal them; else Burstable."""
+    containers = spec.get("containers") or []
+    init_containers = spec.get("initContainers")
+    if init_containers:
+        containers = containers + init_containers
+    any_compute = False
     guaranteed = True
     for container in containers:
-        resources = container.get("resources") or {}
-        c_requests = {k: v for k, v in (resources.get("requests") or {}).items() if k in ("cpu", "memory")}
-        c_limits = {k: v for k, v in (resources.get("limits") or {}).items() if k in ("cpu", "memory")}
-        requests.update(dict.fromkeys(c_requests, True))
-        limits.update(dict.fromkeys(c_limits, True))
-        if set(c_limits) != {"cpu", "memory"}:
+        resources = container.get("resources")
+        if not resources:
             guaranteed = False
-        # Requests default to limits; differing requests make the pod Burstable.
-        if any(str(c_requests.get(k, v)) != str(v) for k, v in c_limits.items()):
-            guaranteed = False
-    if not requests and not limits:
+            continue
+        requests = resources.get("requests") or {}
+        limits = resources.get("limits") or {}
+        for name in ("cpu", "memory"):
+            if name in limits:
+                any_compute = True
+                if name in requests and str(requests[name]) != str(limits[name]):
+                    guaranteed = False
+            else:
+                guaranteed = False
+                if name in requests:
+                    any_compute = True
+    if not any_compute:
         return "BestEffort"
     return "Guaranteed" if guaranteed else "Burstable"
 
@@ -323,3 +330,17 @@ PODS = ResourceDef(
     return_deleted_object=True,
 )
 
+
+# The legacy core/v1 ``bindings`` collection: POST /api/v1/namespaces/{ns}/bindings with a
+# Binding named after the pod does what pods/{name}/binding does (upstream serves both from
+# the same BindingREST; the official client's create_namespaced_binding uses this one).
+# Create only: nothing is stored under it.
+BINDINGS = ResourceDef(
+    group="",
+    version="v1",
+    kind="Binding",
+    plural="bindings",
+    singular="binding",
+    namespaced=True,
+    verbs=("create",),
+)

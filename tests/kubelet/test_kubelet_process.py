@@ -25,7 +25,9 @@ SLEEP = "import time\nwhile True: time.sleep(1)"
 
 class KubeletProcess:
     def __init__(self, url: str, root_dir, node: str) -> None:
-        self.argv = [sys.executable, "-m", "pyk8s.cli.kubelet", "--server", url, "--node-name", node, "--port", "0",
+        # -P: the checkout (the working directory) must not shadow the installed package,
+        # whose compiled modules the checkout lacks.
+        self.argv = [sys.executable, "-P", "-m", "pyk8s.cli.kubelet", "--server", url, "--node-name", node, "--port", "0",
                      "--root-dir", str(root_dir), "--log-level", "warning", "--sync-frequency", "1s",
                      "--shutdown-grace-period", "2s"]
         self.process: subprocess.Popen | None = None

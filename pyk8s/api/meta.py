@@ -131,6 +131,12 @@ def stamp_update(obj: dict[str, Any], old: dict[str, Any], main_resource: bool =
             # controller writes its revision annotation).
             main_resource and obj.get("kind") == "Deployment" and meta.get("annotations") != old_meta.get("annotations")):
         generation += 1
+    elif obj.get("kind") == "EndpointSlice" and (
+            # EndpointSlices have no spec: any change outside metadata, or to the labels, is
+            # a new generation (upstream's endpointSliceStrategy.PrepareForUpdate).
+            meta.get("labels") != old_meta.get("labels")
+            or {k: v for k, v in obj.items() if k != "metadata"} != {k: v for k, v in old.items() if k != "metadata"}):
+        generation += 1
     meta["generation"] = generation
     meta.pop("selfLink", None)
     meta["resourceVersion"] = ""

@@ -145,6 +145,15 @@ def test_crud_generate_name_field_selector_and_table(app):
     status, table = call(app, "GET", PATH, accept="application/json;as=Table;v=v1;g=meta.k8s.io")
     assert [column["name"] for column in table["columnDefinitions"]] == ["Name", "AddressType", "Ports", "Endpoints", "Age"]
     assert table["rows"][0]["cells"][:4] == [name, "IPv4", "8080", "10.0.0.1"]
+    # No spec: endpoints, ports or labels changing is a new generation; annotations are not.
+    assert created["metadata"]["generation"] == 1
+    status, patched = call(app, "PATCH", f"{PATH}/{name}", {"metadata": {"annotations": {"a": "b"}}}, "application/merge-patch+json")
+    assert status == 200 and patched["metadata"]["generation"] == 1
+    status, patched = call(app, "PATCH", f"{PATH}/{name}", {"ports": [{"name": "", "port": 9090, "protocol": "TCP"}]},
+                           "application/merge-patch+json")
+    assert status == 200 and patched["metadata"]["generation"] == 2
+    status, patched = call(app, "PATCH", f"{PATH}/{name}", {"metadata": {"labels": {"x": "y"}}}, "application/merge-patch+json")
+    assert status == 200 and patched["metadata"]["generation"] == 3
     status, deleted = call(app, "DELETE", f"{PATH}/{name}")
     assert status == 200 and deleted["kind"] == "Status" and deleted["status"] == "Success"
 

@@ -21,7 +21,9 @@ Speed: each schema compiles once into closures that walk the *object's* keys and
 unusual (an unknown field, a type mismatch, a null in a list) abandons that pass and the
 object is walked again by ``_Slow``-path code that tracks paths and produces the upstream
 messages.  Values that are legal but not the field's primary JSON type (an IntOrString
-given as a number, a Quantity given as a number) are accepted on the fast path.
+given as a number, a Quantity given as a number) are accepted on the fast path.  Quantities
+are rewritten in their canonical form (``0.5`` -> ``500m``) on either pass, as kube-apiserver
+stores what ``Quantity.String()`` prints.
 """
 
 from __future__ import annotations
@@ -34,7 +36,7 @@ from typing import Any, Callable
 
 import orjson
 
-from pyk8s.api._scalars import QUANTITY_FORMAT_ERROR, base64_error, quantity_error, time_error
+from pyk8s.api._scalars import QUANTITY_FORMAT_ERROR, base64_error, canonical_quantity, quantity_error, time_error
 from pyk8s.api.errors import StatusError, bad_request, invalid, not_supported
 
 __all__ = [
@@ -194,7 +196,8 @@ _SLOW = _Slow()
 
 
 class _AnyType:
-    """Never the type of a decoded JSON value: forces the acceptor for ANY / IntOrString."""
+    """Never the type of a decoded JSON value: forces the acceptor for ANY / IntOrString /
+    Quantity."""
 
 
 def _raise_slow(*_: Any) -> bool:
@@ -221,7 +224,7 @@ def _accept_int_or_string(obj: Any, key: Any, value: Any) -> bool:
     return (type(value) is str) or (type(value) is int and -(2**31) <= value < 2**31)
 
 
-# Strings seen to parse; kind-prefixed (q, b, t) so a Quantity-valid string is not taken as base64.
+# Strings seen to parse; kind-prefixed (b, t) so a time-valid string is not taken as base64.
 _KNOWN_GOOD: set[str] = set()
 _KNOWN_GOOD_MAX = 65536
 
@@ -232,19 +235,39 @@ def _remember(entry: str) -> None:
     _KNOWN_GOOD.add(entry)
 
 
-def _check_quantity(value: str) -> None:
-    if "q" + value not in _KNOWN_GOOD:
-        if quantity_error(value) is not None:
-            raise _SLOW
-        _remember("q" + value)
+# Valid Quantity text -> the canonical form kube-apiserver stores (Quantity.String() after
+# parsing); a text absent here is either unseen or invalid.
+_CANONICAL_QUANTITIES: dict[str, str] = {}
 
 
-def _accept_quantity_number(obj: Any, key: Any, value: Any) -> bool:
-    # Stored as the string upstream would print: clients' models type a Quantity as a string.
-    if type(value) in (int, float) and quantity_error(repr(value)) is None:
-        obj[key] = str(value)
-        return True
-    return False
+def _canonical_quantity_or_none(text: str) -> str | None:
+    canonical = _CANONICAL_QUANTITIES.get(text)
+    if canonical is None:
+        if quantity_error(text) is not None:
+            return None
+        canonical = canonical_quantity(text)
+        if len(_CANONICAL_QUANTITIES) >= _KNOWN_GOOD_MAX:
+            _CANONICAL_QUANTITIES.clear()
+        _CANONICAL_QUANTITIES[text] = canonical
+    return canonical
+
+
+def _accept_quantity(obj: Any, key: Any, value: Any) -> bool:
+    """Every Quantity passes here (its entry expects no type), so the decode check also
+    stores it canonical, as kube-apiserver does; a JSON number becomes its string, as
+    clients' models type a Quantity as a string."""
+    vtype = type(value)
+    if vtype is str:
+        canonical = _canonical_quantity_or_none(value)
+    elif vtype is int or vtype is float:
+        canonical = _canonical_quantity_or_none(repr(value))
+    else:
+        return False
+    if canonical is None:
+        return False
+    if canonical is not value:
+        obj[key] = canonical  # replaces a value, never adds a key: safe while iterating
+    return True
 
 
 def _check_base64(value: str) -> None:
@@ -373,7 +396,7 @@ def _fast_entry(node: _Node) -> tuple[Any, Callable | None, Callable | None]:
     elif kind == BYTES:
         entry = (str, _check_base64, None)
     elif kind == QUANTITY:
-        entry = (str, _check_quantity, _accept_quantity_number)
+        entry = (_AnyType, None, _accept_quantity)
     elif kind == INT_OR_STRING:
         entry = (_AnyType, None, _accept_int_or_string)
     elif kind == TIME:
@@ -486,15 +509,15 @@ def _walk_value(node: _Node, holder: Any, slot: Any, value: Any, struct: str, fi
         _walk_bytes(holder, slot, value, struct, fields, st)
     elif kind == QUANTITY:
         if vtype is str:
-            message = quantity_error(value)
+            text = value
         elif vtype is int or vtype is float:
-            message = quantity_error(repr(value))
-            if message is None:
-                holder[slot] = str(value)
+            text = repr(value)
         else:
-            message = QUANTITY_FORMAT_ERROR
-        if message is not None:
-            raise _Abort(message)
+            raise _Abort(QUANTITY_FORMAT_ERROR)
+        canonical = _canonical_quantity_or_none(text)
+        if canonical is None:
+            raise _Abort(quantity_error(text) or QUANTITY_FORMAT_ERROR)
+        holder[slot] = canonical
     elif kind == INT_OR_STRING:
         if vtype is str:
             return
@@ -573,9 +596,9 @@ def warning_header(text: str) -> tuple[str, str]:
 
 def check_gvk(obj: Obj, group: str, version: str, kind: str, field_validation: str = "Warn") -> list[str]:
     """Decode-check ``obj`` (a decoded JSON object) as the Go type of ``kind`` would be
-    decoded, in place: nulls and unknown fields are removed, numeric Quantities become
-    strings.  Returns the warnings for the response (``Warn``); raises 400 on a type error
-    or, under ``Strict``, on unknown fields.  The object's own ``kind``/``apiVersion``
+    decoded, in place: nulls and unknown fields are removed, Quantities (numeric ones too)
+    become the canonical strings kube-apiserver stores.  Returns the warnings for the
+    response (``Warn``); raises 400 on a type error or, under ``Strict``, on unknown fields.  The object's own ``kind``/``apiVersion``
     (when strings) name it in messages, as upstream's decoder does."""
     checker = _checker(group, version, kind)
     try:

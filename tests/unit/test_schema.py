@@ -112,7 +112,7 @@ def test_alternative_json_types_are_accepted():
     obj["spec"]["containers"][0]["resources"]["limits"]["cpu"] = 0.5
     obj["spec"]["containers"][0]["resources"]["requests"] = {"memory": 1024}
     assert check_object(obj, PODS) == []
-    assert obj["spec"]["containers"][0]["resources"] == {"limits": {"cpu": "0.5", "memory": "128Mi"}, "requests": {"memory": "1024"}}
+    assert obj["spec"]["containers"][0]["resources"] == {"limits": {"cpu": "500m", "memory": "128Mi"}, "requests": {"memory": "1024"}}
     assert obj["spec"]["containers"][0]["livenessProbe"]["httpGet"]["port"] == 8080
 
 

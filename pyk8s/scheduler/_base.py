@@ -14,6 +14,7 @@ from ._objects import (
     SchedulingInputError,
     label_selector,
     parse_node,
+    PodTemplates,
     parse_pod,
 )
 from .config import DEFAULT_SCHEDULER_NAME, build_profiles
@@ -137,6 +138,7 @@ class ClusterBase:
         self.zones: dict[str, list[str]] = {}  # zone key -> node names (upstream's nodeTree)
         self._sequence = 0
         self._last_scheduled: tuple = (None, None)
+        self._templates = PodTemplates()
         self.seed(seed)
 
     # ---- cluster state (informer events) ----------------------------------------------
@@ -261,7 +263,7 @@ class ClusterBase:
     def schedule_one(self, pod: Mapping, *, explain: bool = False) -> ScheduleResult:
         """Run PreFilter, Filter and Score for one pod and choose a node; changes nothing."""
         profile = self.profile_for(pod)
-        parsed = self._with_default_spreading(parse_pod(pod), pod, profile)
+        parsed = self._with_default_spreading(self._templates.parse(pod), pod, profile)
         self._last_scheduled = (pod, parsed)
         state: dict = {}
         for plugin in profile.python_pre_filters:
@@ -274,7 +276,7 @@ class ClusterBase:
     def preempt(self, pod: Mapping) -> Preemption:
         """DefaultPreemption's choice for a pod that fits nowhere: (node, victims)."""
         profile = self.profile_for(pod)
-        return self._preempt(self._with_default_spreading(parse_pod(pod), pod, profile), profile)
+        return self._preempt(self._with_default_spreading(self._templates.parse(pod), pod, profile), profile)
 
     def _with_default_spreading(self, parsed: ParsedPod, pod: Mapping, profile: Profile) -> ParsedPod:
         """PodTopologySpread's default constraints (upstream's buildDefaultConstraints) for a
@@ -289,6 +291,9 @@ class ClusterBase:
         selector = label_selector(found) if found is not None else None
         if not selector:  # no Service or owner selects the pod: upstream adds nothing
             return parsed
+        # The constraints now differ from the template's: compile this pod on its own.
+        parsed.template = None
+        parsed.native = None
         parsed.spread_constraints = tuple(
             (c["maxSkew"], c["topologyKey"], c["whenUnsatisfiable"], selector,
              c.get("minDomains", 1) if c["whenUnsatisfiable"] == "DoNotSchedule" else 1,

@@ -14,6 +14,8 @@ import re
 from datetime import datetime
 from fractions import Fraction
 
+import orjson
+
 DEFAULT_MILLI_CPU_REQUEST = 100  # schedutil.DefaultMilliCPURequest
 DEFAULT_MEMORY_REQUEST = 200 * 1024 * 1024  # schedutil.DefaultMemoryRequest
 HOSTNAME_KEY = "kubernetes.io/hostname"
@@ -258,6 +260,7 @@ class ParsedPod:
         "sequence",
         "spread_constraints",
         "start_time",
+        "template",
         "terminating",
         "tolerations",
     )
@@ -325,6 +328,7 @@ class ParsedPod:
         self.terminating = bool(meta.get("deletionTimestamp"))
         self.sequence = 0  # set when the pod is added to a cluster: order of addition
         self.native = None  # the native Cluster's compiled struct, cached for bind()
+        self.template = None  # the PodTemplates entry this parse came from (see there)
 
     def placed_on(self, node_name: str) -> ParsedPod:
         """A copy bound to node_name (the assumed pod after a scheduling decision)."""
@@ -334,11 +338,65 @@ class ParsedPod:
         clone.node_name = node_name
         return clone
 
+    def copy_for(self, pod: dict, meta: dict) -> ParsedPod:
+        """This template's parse for another pod of the same namespace, labels and spec."""
+        clone = ParsedPod.__new__(ParsedPod)
+        for slot, getter in _SLOT_GETTERS:
+            setattr(clone, slot, getter(self))
+        name = meta.get("name", "")
+        clone.name = name
+        clone.key = f"{self.namespace}/{name}"
+        clone.start_time = _start_time(pod)
+        clone.terminating = bool(meta.get("deletionTimestamp"))
+        clone.template = self
+        return clone
+
     def has_affinity(self) -> bool:
         return bool(self.required_affinity or self.required_anti_affinity or self.preferred_affinity or self.preferred_anti_affinity)
 
 
 _SLOT_GETTERS = tuple((slot, getattr(ParsedPod, slot).__get__) for slot in ParsedPod.__slots__)
+
+
+_dumps = orjson.dumps
+
+
+class PodTemplates:
+    """Parsed pending pods by what the parse reads besides identity: namespace, labels and
+    spec.  Pods stamped from one template (a ReplicaSet's, a Job's) parse to the same
+    requests, tolerations, affinity terms, ... so the second and later copies clone the
+    first instead of parsing again, and share its compiled native struct (the clone's
+    ``template`` points at the entry; ``native`` set on the entry serves every clone whose
+    constraints were not changed after the parse, see ClusterBase._with_default_spreading).
+    Only pods without spec.nodeName: a bound pod's spec names its node, so bound pods
+    would fill the cache with entries of one use each."""
+
+    def __init__(self, capacity: int = 1024) -> None:
+        self.capacity = capacity
+        self._entries: dict[tuple, ParsedPod] = {}
+
+    def parse(self, pod) -> ParsedPod:
+        if isinstance(pod, ParsedPod):
+            return pod
+        spec = pod.get("spec") if isinstance(pod, dict) else None
+        if not isinstance(spec, dict) or spec.get("nodeName"):
+            return parse_pod(pod)
+        meta = pod.get("metadata")
+        if not isinstance(meta, dict):
+            return parse_pod(pod)
+        try:
+            key = (meta.get("namespace"), _dumps(meta.get("labels")), _dumps(spec))
+        except TypeError:  # not JSON (a hand-built dict): parse it as it is
+            return parse_pod(pod)
+        template = self._entries.get(key)
+        if template is None:
+            parsed = parse_pod(pod)
+            if len(self._entries) >= self.capacity:
+                self._entries.clear()
+            template = self._entries[key] = parsed.placed_on(parsed.node_name)
+            parsed.template = template
+            return parsed
+        return template.copy_for(pod, meta)
 
 
 def parse_pod(pod) -> ParsedPod:

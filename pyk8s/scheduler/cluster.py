@@ -121,7 +121,13 @@ class Cluster(ClusterBase):
         # The compiled struct never reads spec.nodeName of a placed pod, so the form built
         # for scheduling serves for the assumed pod as well.
         if p.native is None:
-            p.native = self._compile(p)
+            template = p.template
+            if template is None:
+                p.native = self._compile(p)
+            elif template.native is None:
+                p.native = template.native = self._compile(p)
+            else:
+                p.native = template.native
         return p.native
 
     def _compile(self, p: ParsedPod) -> _sched.NativePod:

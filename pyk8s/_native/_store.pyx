@@ -380,6 +380,11 @@ cdef class Store:
     def compacted_revision(self):
         return self._store.get().compacted_revision()
 
+    # get/create/update/delete keep the GIL: they take microseconds, and releasing it
+    # for that long only lets the server's I/O thread (granian) take it, so every request
+    # paid a futex handoff to get it back.  list, compact and watch waits, which can take
+    # milliseconds or block, still release it.  The C++ side never takes the GIL, so a
+    # thread holding it while it waits on the store's lock cannot deadlock.
     def get(self, resource, namespace, name):
         _release_parked()
         cdef string_view r, ns, n
@@ -388,8 +393,7 @@ cdef class Store:
         _view_into(name, &n)
         cdef CStore* store = self._store.get()
         cdef ObjectPtr obj
-        with nogil:
-            obj = store.get(r, ns, n)
+        obj = store.get(r, ns, n)
         if not obj:
             return None
         return _read_result(obj.get())
@@ -400,8 +404,7 @@ cdef class Store:
         _fill_write(&request, resource, namespace, name, data, rv_offset, labels, fields)
         cdef CStore* store = self._store.get()
         cdef CWriteResult result
-        with nogil:
-            result = store.create(move(request))
+        result = store.create(move(request))
         return _write_result(&result)
 
     def update(self, resource, namespace, name, data, rv_offset, labels=None, fields=None,
@@ -412,8 +415,7 @@ cdef class Store:
         cdef Revision expected = expected_revision
         cdef CStore* store = self._store.get()
         cdef CWriteResult result
-        with nogil:
-            result = store.update(move(request), expected)
+        result = store.update(move(request), expected)
         return _write_result(&result)
 
     def delete(self, resource, namespace, name, expected_revision=0):
@@ -425,8 +427,7 @@ cdef class Store:
         cdef Revision expected = expected_revision
         cdef CStore* store = self._store.get()
         cdef CWriteResult result
-        with nogil:
-            result = store.remove(r, ns, n, expected)
+        result = store.remove(r, ns, n, expected)
         return _write_result(&result)
 
     def list(self, resource, namespace="", label_selector=(), field_selector=(), limit=0,

@@ -13,6 +13,7 @@ the API server through ``self.handle.client``).
 from __future__ import annotations
 
 import asyncio
+import functools
 import inspect
 import logging
 import time
@@ -43,7 +44,12 @@ def binding_request(pod: dict, node: str) -> tuple[str, bytes]:
         "metadata": {"name": meta["name"], "namespace": namespace, "uid": meta.get("uid")},
         "target": {"apiVersion": "v1", "kind": "Node", "name": node},
     }
-    return PODS.path(namespace, meta["name"], "binding"), orjson.dumps(body)
+    return f"{_pods_path(namespace)}/{meta['name']}/binding", orjson.dumps(body)
+
+
+@functools.lru_cache(maxsize=1024)
+def _pods_path(namespace: str) -> str:
+    return PODS.path(namespace)
 
 
 class BindPluginsCycle:

@@ -330,19 +330,49 @@ class ParsedPod:
         self.native = None  # the native Cluster's compiled struct, cached for bind()
         self.template = None  # the PodTemplates entry this parse came from (see there)
 
+    def copy(self) -> ParsedPod:
+        """A shallow copy (every slot; spelled out, as a loop over the slots costs ~3x more
+        and this runs once per scheduled pod)."""
+        clone = _new_parsed_pod(ParsedPod)
+        clone.host_ports = self.host_ports
+        clone.images = self.images
+        clone.key = self.key
+        clone.labels = self.labels
+        clone.name = self.name
+        clone.namespace = self.namespace
+        clone.native = self.native
+        clone.node_name = self.node_name
+        clone.node_selector = self.node_selector
+        clone.nonzero_cpu = self.nonzero_cpu
+        clone.nonzero_memory = self.nonzero_memory
+        clone.num_containers = self.num_containers
+        clone.preempt_never = self.preempt_never
+        clone.preferred_affinity = self.preferred_affinity
+        clone.preferred_anti_affinity = self.preferred_anti_affinity
+        clone.preferred_node_terms = self.preferred_node_terms
+        clone.priority = self.priority
+        clone.requests = self.requests
+        clone.require_all_topologies = self.require_all_topologies
+        clone.required_affinity = self.required_affinity
+        clone.required_anti_affinity = self.required_anti_affinity
+        clone.required_node_terms = self.required_node_terms
+        clone.sequence = self.sequence
+        clone.spread_constraints = self.spread_constraints
+        clone.start_time = self.start_time
+        clone.template = self.template
+        clone.terminating = self.terminating
+        clone.tolerations = self.tolerations
+        return clone
+
     def placed_on(self, node_name: str) -> ParsedPod:
         """A copy bound to node_name (the assumed pod after a scheduling decision)."""
-        clone = ParsedPod.__new__(ParsedPod)
-        for slot, getter in _SLOT_GETTERS:
-            setattr(clone, slot, getter(self))
+        clone = self.copy()
         clone.node_name = node_name
         return clone
 
     def copy_for(self, pod: dict, meta: dict) -> ParsedPod:
         """This template's parse for another pod of the same namespace, labels and spec."""
-        clone = ParsedPod.__new__(ParsedPod)
-        for slot, getter in _SLOT_GETTERS:
-            setattr(clone, slot, getter(self))
+        clone = self.copy()
         name = meta.get("name", "")
         clone.name = name
         clone.key = f"{self.namespace}/{name}"
@@ -355,7 +385,7 @@ class ParsedPod:
         return bool(self.required_affinity or self.required_anti_affinity or self.preferred_affinity or self.preferred_anti_affinity)
 
 
-_SLOT_GETTERS = tuple((slot, getattr(ParsedPod, slot).__get__) for slot in ParsedPod.__slots__)
+_new_parsed_pod = object.__new__
 
 
 _dumps = orjson.dumps

@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import asyncio
 import collections
+import functools
 import itertools
 from urllib.parse import urlsplit
 
@@ -29,6 +30,11 @@ from pyk8s.client._errors import error_from_response
 __all__ = ["PipelinedWriter", "answer"]
 
 _HEADER_END = b"\r\n\r\n"
+
+
+@functools.lru_cache(maxsize=64)
+def _ascii(text: str) -> bytes:
+    return text.encode("ascii")
 
 
 def answer(future: asyncio.Future) -> bytes:
@@ -71,50 +77,56 @@ class _Connection(asyncio.Protocol):
                 future.set_exception(TransportError(f"connection lost: {exc!r}"))
 
     def data_received(self, data: bytes) -> None:
-        self.buffer += data
-        while self.waiting:
-            parsed = self._parse_one()
-            if parsed is None:
-                return
-            future = self.waiting.popleft()
-            if not future.done():
-                future.set_result(parsed)
-
-    def _parse_one(self):
-        """One complete response off the buffer as (status, body), or None if incomplete."""
         buffer = self.buffer
-        end = buffer.find(_HEADER_END)
-        if end < 0:
-            return None
-        head = bytes(buffer[:end]).lower()
-        status = int(head[9:12])
-        start = end + 4
+        buffer += data
+        waiting = self.waiting
+        offset = 0
+        while waiting:
+            parsed = _parse_one(buffer, offset)
+            if parsed is None:
+                break
+            offset, answer = parsed
+            future = waiting.popleft()
+            if not future.done():
+                future.set_result(answer)
+        if offset:
+            del buffer[:offset]  # once per read: a batch of answers is not shifted per answer
+
+
+def _parse_one(buffer: bytearray, offset: int):
+    """One complete response at ``offset`` as (offset after it, (status, body)), or None if
+    incomplete."""
+    end = buffer.find(_HEADER_END, offset)
+    if end < 0:
+        return None
+    head = bytes(buffer[offset:end])
+    status = int(head[9:12])
+    start = end + 4
+    position = head.find(b"\r\ncontent-length: ")  # granian (hyper) writes it so
+    if position < 0:
+        head = head.lower()
         position = head.find(b"\r\ncontent-length:")
-        if position >= 0:
-            line_end = head.find(b"\r\n", position + 2)
-            length = int(head[position + 17: line_end if line_end >= 0 else len(head)])
-            if len(buffer) < start + length:
+    if position >= 0:
+        line_end = head.find(b"\r\n", position + 2)
+        length = int(head[position + 17: line_end if line_end >= 0 else len(head)])
+        if len(buffer) < start + length:
+            return None
+        return start + length, (status, bytes(buffer[start:start + length]))
+    if b"\r\ntransfer-encoding: chunked" in head.lower():
+        body, cursor = bytearray(), start
+        while True:
+            size_end = buffer.find(b"\r\n", cursor)
+            if size_end < 0:
                 return None
-            body = bytes(buffer[start:start + length])
-            del buffer[:start + length]
-            return status, body
-        if b"\r\ntransfer-encoding: chunked" in head:
-            body, cursor = bytearray(), start
-            while True:
-                size_end = buffer.find(b"\r\n", cursor)
-                if size_end < 0:
-                    return None
-                size = int(bytes(buffer[cursor:size_end]).split(b";")[0], 16)
-                chunk_start = size_end + 2
-                if len(buffer) < chunk_start + size + 2:
-                    return None
-                if size == 0:
-                    del buffer[:chunk_start + 2]
-                    return status, bytes(body)
-                body += buffer[chunk_start:chunk_start + size]
-                cursor = chunk_start + size + 2
-        del buffer[:start]  # no body (204, or a bodiless error)
-        return status, b""
+            size = int(bytes(buffer[cursor:size_end]).split(b";")[0], 16)
+            chunk_start = size_end + 2
+            if len(buffer) < chunk_start + size + 2:
+                return None
+            if size == 0:
+                return chunk_start + 2, (status, bytes(body))
+            body += buffer[chunk_start:chunk_start + size]
+            cursor = chunk_start + size + 2
+    return start, (status, b"")  # no body (204, or a bodiless error)
 
 
 class PipelinedWriter:
@@ -130,6 +142,7 @@ class PipelinedWriter:
         self._slots: list[_Connection | None] = [None] * connections
         self._opening: list[asyncio.Future | None] = [None] * connections
         self._round_robin = itertools.cycle(range(connections))
+        self._loop: asyncio.AbstractEventLoop | None = None
 
     async def _connection(self, index: int) -> _Connection:
         connection = self._slots[index]
@@ -147,7 +160,7 @@ class PipelinedWriter:
         return connection
 
     async def _open(self) -> _Connection:
-        loop = asyncio.get_running_loop()
+        loop = self._loop = asyncio.get_running_loop()  # send() runs on the loop it opened on
         try:
             _transport, protocol = await loop.create_connection(
                 _Connection, self.host, self.port, ssl=self.ssl, server_hostname=self.server_hostname)
@@ -160,13 +173,13 @@ class PipelinedWriter:
         ``(status, body)`` (read it with ``answer``)."""
         index = next(self._round_robin)
         connection = self._slots[index]
-        head = b"%s %s HTTP/1.1\r\n%sContent-Type: %s\r\nContent-Length: %d\r\n\r\n" % (
-            method.encode(), path.encode(), self._head_suffix, content_type.encode(), len(body))
+        request = b"%s %s HTTP/1.1\r\n%sContent-Type: %s\r\nContent-Length: %d\r\n\r\n%s" % (
+            _ascii(method), path.encode(), self._head_suffix, _ascii(content_type), len(body), body)
         if connection is None or connection.closed:
-            return asyncio.ensure_future(self._send_when_open(index, head + body))
-        loop = asyncio.get_running_loop()
+            return asyncio.ensure_future(self._send_when_open(index, request))
+        loop = self._loop
         future = loop.create_future()
-        connection.queue(head + body, future, loop)
+        connection.queue(request, future, loop)
         return future
 
     async def _send_when_open(self, index: int, request: bytes) -> tuple[int, bytes]:

@@ -37,6 +37,11 @@ def _now() -> str:
     return _clock[1]
 
 
+@functools.lru_cache(maxsize=1024)
+def _events_path(namespace: str) -> str:
+    return EVENTS.path(namespace)
+
+
 class EventRecorder:
     def __init__(self, writer: PipelinedWriter, *, instance: str, buffer: int = 50_000, concurrency: int = 256) -> None:
         """``buffer``: events waiting beyond this are dropped (oldest first), as upstream's
@@ -115,7 +120,7 @@ class EventRecorder:
             "reportingComponent": COMPONENT, "reportingInstance": self.instance, "action": action,
             "firstTimestamp": now, "lastTimestamp": now, "count": 1,
         }
-        self._started(self.writer.send("POST", EVENTS.path(namespace), orjson.dumps(body)), item, correlation, name, 1)
+        self._started(self.writer.send("POST", _events_path(namespace), orjson.dumps(body)), item, correlation, name, 1)
 
     def _started(self, future: asyncio.Future, item: tuple, correlation: tuple, name: str, count: int) -> None:
         self._busy += 1

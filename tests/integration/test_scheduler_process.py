@@ -566,14 +566,16 @@ def test_pipelined_writer_parses_split_and_chunked_answers():
     async def scenario():
         loop = asyncio.get_running_loop()
         connection = _Connection()
-        futures = [loop.create_future() for _ in range(3)]
+        futures = [loop.create_future() for _ in range(4)]
         connection.waiting.extend(futures)
-        wire = (b"HTTP/1.1 201 Created\r\nContent-Length: 2\r\n\r\n{}"
+        wire = (b"HTTP/1.1 200 OK\r\ncontent-type: application/json\r\ncontent-length: 3\r\n\r\n[1]"
+                b"HTTP/1.1 201 Created\r\nContent-Length: 2\r\n\r\n{}"
                 b"HTTP/1.1 409 Conflict\r\ncontent-type: application/json\r\nTransfer-Encoding: chunked\r\n\r\n3\r\nabc\r\n2\r\nde\r\n0\r\n\r\n"
                 b"HTTP/1.1 204 No Content\r\n\r\n")
         for i in range(0, len(wire), 7):  # answers arrive in arbitrary pieces
             connection.data_received(wire[i:i + 7])
-        assert [f.result() for f in futures] == [(201, b"{}"), (409, b"abcde"), (204, b"")]
+        assert [f.result() for f in futures] == [(200, b"[1]"), (201, b"{}"), (409, b"abcde"), (204, b"")]
+        assert not connection.buffer
         lost = loop.create_future()
         connection.waiting.append(lost)
         connection.connection_lost(None)

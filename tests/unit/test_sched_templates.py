@@ -92,3 +92,12 @@ def test_default_spreading_on_one_clone_does_not_reach_the_template_or_other_clo
     again_parsed = cluster._last_scheduled[1]
     assert not again_parsed.spread_constraints
     assert again_parsed.native is first_parsed.native  # shared compiled struct
+
+
+def test_copy_covers_every_slot():
+    # ParsedPod.copy spells the slots out: a slot added to the class must be added there.
+    parsed = parse_pod(_pod("a"))
+    for index, slot in enumerate(ParsedPod.__slots__):
+        setattr(parsed, slot, ("sentinel", index))
+    clone = parsed.copy()
+    assert [getattr(clone, slot) for slot in ParsedPod.__slots__] == [("sentinel", i) for i in range(len(ParsedPod.__slots__))]

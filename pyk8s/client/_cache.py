@@ -142,10 +142,31 @@ class Indexer:
         return old
 
     def replace(self, objects: Iterable[Obj]) -> None:
-        self._items = {object_key(obj): obj for obj in objects}
+        # A list hands over every object at once (tens of thousands at a component's start):
+        # object_key and namespace_index are inlined here.
+        items: dict[str, Obj] = {}
+        by_namespace: dict[str, set[str]] = {}
+        for obj in objects:
+            metadata = obj.get("metadata") or {}
+            namespace = metadata.get("namespace")
+            name = metadata.get("name") or ""
+            if namespace:
+                key = f"{namespace}/{name}"
+                items[key] = obj
+                keys = by_namespace.get(namespace)
+                if keys is None:
+                    by_namespace[namespace] = {key}
+                else:
+                    keys.add(key)
+            else:
+                items[name] = obj
+        self._items = items
         for name, func in self._indexers.items():
+            if name == NAMESPACE_INDEX:  # always namespace_index: built in the loop above
+                self._indices[name] = by_namespace
+                continue
             index: dict[str, set[str]] = {}
-            for key, obj in self._items.items():
+            for key, obj in items.items():
                 for value in func(obj):
                     index.setdefault(value, set()).add(key)
             self._indices[name] = index

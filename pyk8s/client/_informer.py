@@ -181,20 +181,33 @@ class SharedInformer:
         except Exception:
             log.exception("%s event handler %r failed", self.resource.plural, callback)
 
+    # _call inlined: these run once per object of every list and watch event.
     def _add(self, obj: Obj) -> None:
         for handler in self._handlers:
-            if handler.on_add is not None:
-                self._call(handler.on_add, obj)
+            callback = handler.on_add
+            if callback is not None:
+                try:
+                    callback(obj)
+                except Exception:
+                    log.exception("%s event handler %r failed", self.resource.plural, callback)
 
     def _update(self, old: Obj, new: Obj) -> None:
         for handler in self._handlers:
-            if handler.on_update is not None:
-                self._call(handler.on_update, old, new)
+            callback = handler.on_update
+            if callback is not None:
+                try:
+                    callback(old, new)
+                except Exception:
+                    log.exception("%s event handler %r failed", self.resource.plural, callback)
 
     def _delete(self, obj: Obj) -> None:
         for handler in self._handlers:
-            if handler.on_delete is not None:
-                self._call(handler.on_delete, obj)
+            callback = handler.on_delete
+            if callback is not None:
+                try:
+                    callback(obj)
+                except Exception:
+                    log.exception("%s event handler %r failed", self.resource.plural, callback)
 
 
 class SharedInformerFactory:

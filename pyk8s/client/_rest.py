@@ -11,12 +11,69 @@ runs for hours holds only the line being assembled.
 
 from __future__ import annotations
 
+import _ssl
 import enum
+import ssl
+import sys
 from collections.abc import AsyncIterator, Mapping
 from typing import Any, NamedTuple
 
-import aiohttp
 import orjson
+
+
+class _DeferredDefaultCertsContext(ssl.SSLContext):
+    """An SSLContext that reads the system's CA certificates (``set_default_verify_paths``)
+    at its first handshake or certificate query rather than when it is made."""
+
+    _default_certs_pending = False
+
+    def _load_default_certs(self) -> None:
+        if self._default_certs_pending:
+            self._default_certs_pending = False
+            _ssl._SSLContext.set_default_verify_paths(self)
+
+    def set_default_verify_paths(self) -> None:
+        self._default_certs_pending = True
+
+    def wrap_socket(self, *args: Any, **kwargs: Any) -> ssl.SSLSocket:
+        self._load_default_certs()
+        return super().wrap_socket(*args, **kwargs)
+
+    def wrap_bio(self, *args: Any, **kwargs: Any) -> ssl.SSLObject:
+        self._load_default_certs()
+        return super().wrap_bio(*args, **kwargs)
+
+    def get_ca_certs(self, *args: Any, **kwargs: Any) -> list:
+        self._load_default_certs()
+        return super().get_ca_certs(*args, **kwargs)
+
+    def cert_store_stats(self) -> dict:
+        self._load_default_certs()
+        return super().cert_store_stats()
+
+
+def _defer_default_certs(context: ssl.SSLContext) -> None:
+    context.__class__ = _DeferredDefaultCertsContext
+    context._default_certs_pending = True
+
+
+def _import_aiohttp():
+    """aiohttp builds two default SSL contexts when it is imported, and reading the system's
+    CA bundle into them costs ~0.1 s of CPU at every component start, though pyk8s gives
+    aiohttp its own context for https (``ClientConfig.ssl_context``) and none for plain http.
+    Those two contexts read the bundle at their first use instead, if ever."""
+    if "aiohttp" in sys.modules:
+        import aiohttp
+        return aiohttp
+    ssl.SSLContext.set_default_verify_paths = _defer_default_certs
+    try:
+        import aiohttp
+    finally:
+        del ssl.SSLContext.set_default_verify_paths
+    return aiohttp
+
+
+aiohttp = _import_aiohttp()
 
 from pyk8s.client._config import ClientConfig, load_kubeconfig
 from pyk8s.client._errors import TransportError, error_from_response

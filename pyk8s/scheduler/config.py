@@ -20,8 +20,6 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-import yaml
-
 from pyk8s.api.selectors import qualified_name_error
 
 from .framework import EXTENSION_POINTS, Profile, ProfileError, Registry
@@ -238,6 +236,8 @@ def build_profile(spec: Mapping[str, Any], registry: Registry, global_percentage
 def build_profiles(config: Mapping | str | None = None, *, registry: Registry | None = None, handle: Any = None) -> dict[str, Profile]:
     """Parse and validate a configuration into profiles keyed by schedulerName."""
     if isinstance(config, str):
+        import yaml  # YAML text is rare (the CLI parses --config itself): not paid at every start
+
         config = yaml.safe_load(config)
     config = dict(config or {})
     registry = registry or default_registry()

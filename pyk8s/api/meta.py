@@ -86,7 +86,7 @@ _OMIT_EMPTY = ("labels", "annotations", "finalizers", "ownerReferences", "manage
 
 def _drop_empty(meta: dict[str, Any]) -> None:
     for key in _OMIT_EMPTY:
-        if not meta.get(key, True):  # present and empty
+        if key in meta and not meta[key]:  # present and empty
             del meta[key]
 
 
@@ -101,9 +101,13 @@ def stamp_create(obj: dict[str, Any], namespace: str) -> None:
     meta["uid"] = new_uid()
     meta["creationTimestamp"] = now_rfc3339()
     meta["generation"] = 1
-    meta.pop("deletionTimestamp", None)
-    meta.pop("deletionGracePeriodSeconds", None)
-    meta.pop("selfLink", None)
+    # ``in`` then ``del``, not ``pop``: these are nearly always absent.
+    if "deletionTimestamp" in meta:
+        del meta["deletionTimestamp"]
+    if "deletionGracePeriodSeconds" in meta:
+        del meta["deletionGracePeriodSeconds"]
+    if "selfLink" in meta:
+        del meta["selfLink"]
     meta["resourceVersion"] = ""
     _drop_empty(meta)
 
@@ -120,8 +124,8 @@ def stamp_update(obj: dict[str, Any], old: dict[str, Any], main_resource: bool =
     for key in ("creationTimestamp", "deletionTimestamp", "deletionGracePeriodSeconds"):
         if key in old_meta:
             meta[key] = old_meta[key]
-        else:
-            meta.pop(key, None)
+        elif key in meta:
+            del meta[key]
     if "namespace" in old_meta:
         meta["namespace"] = old_meta["namespace"]
     generation = old_meta.get("generation", 1)
@@ -138,7 +142,8 @@ def stamp_update(obj: dict[str, Any], old: dict[str, Any], main_resource: bool =
             or {k: v for k, v in obj.items() if k != "metadata"} != {k: v for k, v in old.items() if k != "metadata"}):
         generation += 1
     meta["generation"] = generation
-    meta.pop("selfLink", None)
+    if "selfLink" in meta:
+        del meta["selfLink"]
     meta["resourceVersion"] = ""
     _drop_empty(meta)
 

@@ -57,7 +57,22 @@ _LABEL_VALUE_MSG = (
 )
 
 
+# What names may be made of.  ``str.strip`` of these leaves nothing of a name made only of
+# them: with the first and last character checks, a valid name is recognised without the
+# regexes, which run (for their messages) only on names that may be invalid.
+_LABEL_CHARS = "abcdefghijklmnopqrstuvwxyz0123456789-"
+_SUBDOMAIN_CHARS = _LABEL_CHARS + "."
+
+
 def dns1123_label_errors(value: str) -> list[str]:
+    if (
+        type(value) is str
+        and 0 < len(value) <= 63
+        and not value.strip(_LABEL_CHARS)
+        and value[0] != "-"
+        and value[-1] != "-"
+    ):
+        return []
     errs = []
     if len(value) > 63:
         errs.append("must be no more than 63 characters")
@@ -67,6 +82,18 @@ def dns1123_label_errors(value: str) -> list[str]:
 
 
 def dns1123_subdomain_errors(value: str) -> list[str]:
+    # Labels of [-a-z0-9] joined by dots, each starting and ending alphanumeric.
+    if (
+        type(value) is str
+        and 0 < len(value) <= 253
+        and not value.strip(_SUBDOMAIN_CHARS)
+        and value[0] not in "-."
+        and value[-1] not in "-."
+        and ".." not in value
+        and ".-" not in value
+        and "-." not in value
+    ):
+        return []
     errs = []
     if len(value) > 253:
         errs.append("must be no more than 253 characters")
@@ -179,7 +206,9 @@ def validate_object_meta(meta: dict[str, Any], namespaced: bool, name_errors=dns
         if not meta.get("generateName"):
             causes.append(required("metadata.name", "name or generateName is required"))
     else:
-        causes.extend(invalid_value("metadata.name", name, msg) for msg in name_errors(name))
+        errs = name_errors(name)
+        if errs:
+            causes.extend(invalid_value("metadata.name", name, msg) for msg in errs)
     if namespaced:
         namespace = meta.get("namespace", "")
         if not namespace:

@@ -22,7 +22,7 @@ from typing import Any, NamedTuple
 from pyk8s.api import errors
 from pyk8s.api.kinds import BINDINGS, default_registry
 from pyk8s.api.errors import MAX_BODY_BYTES, StatusError, bad_request
-from pyk8s.api.patch import check_body_type, check_patch_type, json_body
+from pyk8s.api.patch import JSON_MEDIA_TYPE, check_body_type, check_patch_type, json_body
 from pyk8s.api.registry import Registry
 from pyk8s.apiserver.admission import DEFAULT_TOLERATION_SECONDS
 from pyk8s.apiserver.bootstrap import bootstrap
@@ -69,6 +69,9 @@ class Response(NamedTuple):
     headers: list[tuple[str, str]] = JSON_HEADERS
 
 
+# The verb a request metric reports for a method on a collection (upstream's LIST, ...).
+_COLLECTION_VERBS = {"GET": "LIST", "DELETE": "DELETECOLLECTION"}
+
 # Content-Type header -> media type; clients send a handful of distinct values.
 _MEDIA_TYPES: dict[str, str] = {}
 _MEDIA_TYPES_MAX = 256
@@ -85,6 +88,17 @@ def _media_type(content_type: str | None) -> str:
         if len(_MEDIA_TYPES) < _MEDIA_TYPES_MAX:
             _MEDIA_TYPES[content_type] = media
     return media
+
+
+_new_tuple = tuple.__new__
+
+
+def _response(reply: tuple) -> Response:
+    """``Response(*reply)`` for a handler's ``(status, body[, headers])``; the common
+    two-part reply is built without the NamedTuple's Python-level ``__new__``."""
+    if len(reply) == 2:
+        return _new_tuple(Response, (reply[0], reply[1], JSON_HEADERS))
+    return Response(*reply)
 
 
 def _error_response(error: StatusError) -> Response:
@@ -167,7 +181,10 @@ class APIServer:
         started = perf_counter()
         found = self._route(path)
         try:
-            response = self._serve(method, path, query_string, content_type, body, accept, found, if_none_match)
+            if method == "GET":
+                response = self._serve(method, path, query_string, content_type, body, accept, found, if_none_match)
+            else:  # only a GET is negotiated or may be a non-resource path
+                response = self._dispatch(method, path, query_string, content_type, body, found)
         except StatusError as error:
             response = _error_response(error)
         except RecursionError:
@@ -259,7 +276,7 @@ class APIServer:
         if not verb:
             verb = method
             if not found.name:
-                verb = {"GET": "LIST", "DELETE": "DELETECOLLECTION"}.get(method, method)
+                verb = _COLLECTION_VERBS.get(method, method)
         # Upstream CleanScope: a named object or a create is "resource" scope.
         if found.name or verb == "POST":
             scope = "resource"
@@ -292,37 +309,37 @@ class APIServer:
         if found.resource is BINDINGS:  # create only; nothing is stored under it
             if method == "POST" and not found.name and not found.legacy_watch:
                 body = self._check_content_type(content_type, body)
-                return Response(*self.subresources.create_binding(found, body, params))
+                return _response(self.subresources.create_binding(found, body, params))
             raise errors.method_not_allowed()
         if not found.name:
             if method == "GET":
                 options = parse_list_options(found.resource, params, found.legacy_watch)
                 if options.watch:
                     raise bad_request("watch requests are served by the streaming path")
-                return Response(*handlers.list(found, options))
+                return _response(handlers.list(found, options))
             if method == "POST":
                 body = self._check_content_type(content_type, body)
-                return Response(*handlers.create(found, body, params))
+                return _response(handlers.create(found, body, params))
             if method == "DELETE" and not found.legacy_watch:
                 if body.strip():
                     body = self._check_content_type(content_type, body)
-                return Response(*handlers.delete_collection(found, body, params))
+                return _response(handlers.delete_collection(found, body, params))
             raise errors.method_not_allowed()
         if found.legacy_watch:
             raise errors.method_not_allowed()
         if found.subresource:
             return self._serve_subresource(found, method, params, content_type, body)
         if method == "GET":
-            return Response(*handlers.get(found))
+            return _response(handlers.get(found))
         if method == "PUT":
             body = self._check_content_type(content_type, body)
-            return Response(*handlers.update(found, body, params))
+            return _response(handlers.update(found, body, params))
         if method == "PATCH":
-            return Response(*handlers.patch(found, body, self._check_patch_type(content_type), params))
+            return _response(handlers.patch(found, body, self._check_patch_type(content_type), params))
         if method == "DELETE":
             if body.strip():
                 body = self._check_content_type(content_type, body)
-            return Response(*handlers.delete(found, body, params))
+            return _response(handlers.delete(found, body, params))
         raise errors.method_not_allowed()
 
     def _serve_subresource(
@@ -334,24 +351,24 @@ class APIServer:
         subresources = self.subresources
         if sub == "status":
             if method == "GET":
-                return Response(*self.handlers.get(found))
+                return _response(self.handlers.get(found))
             if method == "PUT":
-                return Response(*self.handlers.update(found, self._check_content_type(content_type, body), params))
+                return _response(self.handlers.update(found, self._check_content_type(content_type, body), params))
             if method == "PATCH":
-                return Response(*self.handlers.patch(found, body, self._check_patch_type(content_type), params))
+                return _response(self.handlers.patch(found, body, self._check_patch_type(content_type), params))
         elif sub == "scale":
             if method == "GET":
-                return Response(*subresources.get_scale(found))
+                return _response(subresources.get_scale(found))
             if method == "PUT":
-                return Response(*subresources.update_scale(found, self._check_content_type(content_type, body), params))
+                return _response(subresources.update_scale(found, self._check_content_type(content_type, body), params))
             if method == "PATCH":
-                return Response(*subresources.patch_scale(found, body, self._check_patch_type(content_type), params))
+                return _response(subresources.patch_scale(found, body, self._check_patch_type(content_type), params))
         elif method == "POST" and sub == "binding":
-            return Response(*subresources.bind(found, self._check_content_type(content_type, body), params))
+            return _response(subresources.bind(found, self._check_content_type(content_type, body), params))
         elif method == "POST" and sub == "eviction":
-            return Response(*subresources.evict(found, self._check_content_type(content_type, body), params))
+            return _response(subresources.evict(found, self._check_content_type(content_type, body), params))
         elif method == "PUT" and sub == "finalize":
-            return Response(*subresources.finalize(found, self._check_content_type(content_type, body), params))
+            return _response(subresources.finalize(found, self._check_content_type(content_type, body), params))
         elif method == "GET" and sub == "log":
             # Everything but the kubelet's answer: checks, and the empty log of an unscheduled pod.
             if self.pod_logs.locate(found, params) is None:
@@ -364,6 +381,8 @@ class APIServer:
         """The body of a POST/PUT/DELETE as JSON: JSON (or no Content-Type) as sent, YAML
         and protobuf converted (pyk8s.api.patch.json_body); 415 for anything else."""
         media = _media_type(content_type)
+        if media == JSON_MEDIA_TYPE or not media:
+            return body  # what check_body_type accepts and json_body passes through unchanged
         check_body_type(media)
         return json_body(media, body)
 

@@ -401,7 +401,12 @@ class ResourceHandlers:
                     return 200, _dry_run_bytes(obj, str(old_revision))
                 data, offset = _encode(obj)
                 # An update that changes nothing writes nothing (no new revision, no event).
-                if data[:offset] + str(old_revision).encode() + data[offset:] == old_bytes:
+                # The lengths are compared first: most updates change the size, and then
+                # the object with its revision filled in need not be built.
+                revision_text = str(old_revision).encode()
+                if len(data) + len(revision_text) == len(old_bytes) and (
+                    data[:offset] + revision_text + data[offset:] == old_bytes
+                ):
                     committed = True
                     return 200, old_bytes
                 result = store.update(

@@ -28,6 +28,7 @@ DURATION_BUCKETS = (
     0.005, 0.025, 0.05, 0.1, 0.2, 0.4, 0.6, 0.8, 1.0, 1.25, 1.5, 2.0, 3.0, 4.0, 5.0, 6.0, 8.0, 10.0,
     15.0, 20.0, 30.0, 45.0, 60.0,
 )
+_FIRST_BUCKET = DURATION_BUCKETS[0]
 COMPONENT = "apiserver"
 
 # (verb, group, version, resource, subresource, scope)
@@ -130,7 +131,8 @@ class Metrics:
         if buckets is None:
             with self._lock:
                 buckets = self.durations.setdefault(key, [0.0] * (len(DURATION_BUCKETS) + 2))
-        buckets[bisect.bisect_left(DURATION_BUCKETS, seconds)] += 1
+        # Nearly every request is in the first bucket (bisect_left gives 0 for those).
+        buckets[0 if seconds <= _FIRST_BUCKET else bisect.bisect_left(DURATION_BUCKETS, seconds)] += 1
         buckets[-1] += seconds
 
     def watcher_opened(self, gvk: tuple[str, str, str]) -> None:

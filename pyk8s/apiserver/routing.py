@@ -48,48 +48,76 @@ class Route(NamedTuple):
     legacy_watch: bool  # reached through /api/v1/watch/...
 
 
+# Route(...) goes through the NamedTuple's Python-level __new__; tuple.__new__ builds the
+# same tuple without that frame (a route is made on every request whose path is new).
+_new_tuple = tuple.__new__
+
+
+_CORE_NAMESPACED = "/api/v1/namespaces/"
+_CORE_NAMESPACED_LENGTH = len(_CORE_NAMESPACED)
+
+
 def route(registry: Registry, path: str) -> Route | None:
     """The route for ``path``, or None for a path this server does not serve (404)."""
+    if path.startswith(_CORE_NAMESPACED):
+        # Most requests name a core kind in a namespace: resolved here from the segments
+        # after the prefix, with the same answer as the general walk below, which takes
+        # everything else (empty segments, a trailing slash, other kinds and depths).
+        rest = path[_CORE_NAMESPACED_LENGTH:].split("/")
+        size = len(rest)
+        if 2 <= size <= 4 and "" not in rest:
+            resource = registry.lookup("", "v1", rest[1])
+            if resource is not None and resource.namespaced:
+                if size == 2:
+                    return _new_tuple(Route, (resource, rest[0], "", "", False))
+                if size == 3:
+                    return _new_tuple(Route, (resource, rest[0], rest[2], "", False))
+                if not resource.has_subresource(rest[3]):
+                    return None
+                return _new_tuple(Route, (resource, rest[0], rest[2], rest[3], False))
     parts = path.split("/")
     # parts[0] is "" (path starts with "/"); tolerate one trailing slash as upstream does.
     if parts[-1] == "" and len(parts) > 2:
         parts.pop()
-    if len(parts) < 4:
+    count = len(parts)
+    if count < 4:
         return None
     if parts[1] == "api":
-        group, version, rest = "", parts[2], parts[3:]
-    elif parts[1] == "apis" and len(parts) >= 5:
-        group, version, rest = parts[2], parts[3], parts[4:]
+        group, version, start = "", parts[2], 3
+    elif parts[1] == "apis" and count >= 5:
+        group, version, start = parts[2], parts[3], 4
     else:
         return None
     legacy_watch = False
-    if rest[0] == "watch":
+    if parts[start] == "watch":
         legacy_watch = True
-        rest = rest[1:]
-        if not rest:
+        start += 1
+        if start == count:
             return None
+    rest = parts[start:]
     if "" in rest:
         return None
-    if rest[0] == "namespaces" and len(rest) >= 3:
+    size = count - start
+    if size >= 3 and rest[0] == "namespaces":
         resource = registry.lookup(group, version, rest[2])
         if resource is not None and resource.namespaced:
-            if len(rest) > 5:
+            if size > 5:
                 return None
-            name = rest[3] if len(rest) > 3 else ""
-            sub = rest[4] if len(rest) > 4 else ""
+            name = rest[3] if size > 3 else ""
+            sub = rest[4] if size > 4 else ""
             if sub and not resource.has_subresource(sub):
                 return None
-            return Route(resource, rest[1], name, sub, legacy_watch)
+            return _new_tuple(Route, (resource, rest[1], name, sub, legacy_watch))
     resource = registry.lookup(group, version, rest[0])
-    if resource is None or len(rest) > 3:
+    if resource is None or size > 3:
         return None
-    if resource.namespaced and len(rest) > 1:
+    if resource.namespaced and size > 1:
         return None  # a namespaced object needs its namespace in the path
-    name = rest[1] if len(rest) > 1 else ""
-    sub = rest[2] if len(rest) > 2 else ""
+    name = rest[1] if size > 1 else ""
+    sub = rest[2] if size > 2 else ""
     if sub and not resource.has_subresource(sub):
         return None  # e.g. /api/v1/namespaces/x/foos: neither a namespaced kind nor a subresource
-    return Route(resource, "", name, sub, legacy_watch)
+    return _new_tuple(Route, (resource, "", name, sub, legacy_watch))
 
 
 def unserved_path_message(path: str) -> str | None:

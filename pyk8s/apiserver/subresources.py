@@ -172,7 +172,9 @@ class Subresources:
             if annotations:
                 pod_meta["annotations"] = {**(pod_meta.get("annotations") or {}), **annotations}
             status = pod["status"] = dict(old.get("status") or {})
-            conditions = [c for c in status.get("conditions") or () if c.get("type") != "PodScheduled"]
+            conditions = status.get("conditions")
+            # A pod being bound has usually no conditions yet (no list to filter).
+            conditions = [c for c in conditions if c.get("type") != "PodScheduled"] if conditions else []
             conditions.append({"type": "PodScheduled", "status": "True", "lastProbeTime": None, "lastTransitionTime": now_rfc3339()})
             status["conditions"] = conditions
             return pod

@@ -254,22 +254,39 @@ def validate_event(event: Obj) -> list[Cause]:
     return causes
 
 
+# The selectable fields of an event's involvedObject: (field, key in involvedObject).
+_INVOLVED_FIELDS = (
+    ("involvedObject.kind", "kind"),
+    ("involvedObject.namespace", "namespace"),
+    ("involvedObject.name", "name"),
+    ("involvedObject.uid", "uid"),
+    ("involvedObject.apiVersion", "apiVersion"),
+    ("involvedObject.resourceVersion", "resourceVersion"),
+    ("involvedObject.fieldPath", "fieldPath"),
+)
+_EVENT_FIELDS = tuple(name for name, _key in _INVOLVED_FIELDS) + ("reason", "reportingComponent", "source", "type")
+
+
 def event_fields(event: Obj) -> dict[str, str]:
-    involved = event.get("involvedObject") or {}
-    source = (event.get("source") or {}).get("component", "")
-    return {
-        "involvedObject.kind": involved.get("kind", ""),
-        "involvedObject.namespace": involved.get("namespace", ""),
-        "involvedObject.name": involved.get("name", ""),
-        "involvedObject.uid": involved.get("uid", ""),
-        "involvedObject.apiVersion": involved.get("apiVersion", ""),
-        "involvedObject.resourceVersion": involved.get("resourceVersion", ""),
-        "involvedObject.fieldPath": involved.get("fieldPath", ""),
-        "reason": event.get("reason", ""),
-        "reportingComponent": event.get("reportingComponent", ""),
-        "source": source,
-        "type": event.get("type", ""),
-    }
+    """The selectable fields that have a value.  An empty one is left out: the store
+    compares a field it was not given as "" (the storage protocol), so selection is the
+    same, and every pair given costs the store an index entry."""
+    get = event.get
+    involved = (get("involvedObject") or {}).get
+    fields = {}
+    for name, key in _INVOLVED_FIELDS:
+        value = involved(key, "")
+        if value != "":
+            fields[name] = value
+    for name, value in (
+        ("reason", get("reason", "")),
+        ("reportingComponent", get("reportingComponent", "")),
+        ("source", (get("source") or {}).get("component", "")),
+        ("type", get("type", "")),
+    ):
+        if value != "":
+            fields[name] = value
+    return fields
 
 
 EVENTS = ResourceDef(
@@ -282,6 +299,6 @@ EVENTS = ResourceDef(
     validate=validate_event,
     validate_update=lambda new, old: validate_event(new),
     fields=event_fields,
-    selectable_fields=frozenset(event_fields({})),
+    selectable_fields=frozenset(_EVENT_FIELDS),
     short_names=("ev",),
 )

@@ -33,6 +33,7 @@ _PULL_POLICIES = ("Always", "Never", "IfNotPresent")
 _PROTOCOLS = ("SCTP", "TCP", "UDP")
 _MESSAGE_POLICIES = ("File", "FallbackToLogsOnError")
 _TAINT_EFFECTS = ("NoExecute", "NoSchedule", "PreferNoSchedule")
+_PROBES = ("livenessProbe", "readinessProbe", "startupProbe")
 
 
 def _image_pull_policy(image: str) -> str:
@@ -45,14 +46,18 @@ def _image_pull_policy(image: str) -> str:
 
 
 def _default_container(container: Obj) -> None:
-    container.setdefault("imagePullPolicy", _image_pull_policy(container.get("image", "")))
+    if "imagePullPolicy" not in container:  # the policy is worked out only when missing
+        container["imagePullPolicy"] = _image_pull_policy(container.get("image", ""))
     container.setdefault("terminationMessagePath", "/dev/termination-log")
     container.setdefault("terminationMessagePolicy", "File")
     container.setdefault("resources", {})
-    for port in container.get("ports") or ():
-        port.setdefault("protocol", "TCP")
-    for key in ("livenessProbe", "readinessProbe", "startupProbe"):
-        probe = container.get(key)
+    if "ports" in container:
+        for port in container["ports"] or ():
+            port.setdefault("protocol", "TCP")
+    for key in _PROBES:
+        if key not in container:
+            continue
+        probe = container[key]
         if isinstance(probe, dict):
             # SetDefaults_Probe
             probe.setdefault("timeoutSeconds", 1)
@@ -174,7 +179,9 @@ def _validate_container(container: Obj, path: str, seen: set[str], port_names: s
     if not name:
         causes.append(required(f"{path}.name"))
     else:
-        causes.extend(invalid_value(f"{path}.name", name, msg) for msg in dns1123_label_errors(name))
+        errs = dns1123_label_errors(name)
+        if errs:
+            causes.extend(invalid_value(f"{path}.name", name, msg) for msg in errs)
         if name in seen:
             causes.append(duplicate(f"{path}.name", name))
         seen.add(name)
@@ -245,9 +252,12 @@ def validate_pod_spec(spec: Obj, prefix: str) -> list[Cause]:
         causes.append(invalid_value(f"{prefix}.activeDeadlineSeconds", deadline, "must be between 1 and 2147483647, inclusive"))
     node_name = spec.get("nodeName", "")
     if node_name:
-        causes.extend(invalid_value(f"{prefix}.nodeName", node_name, msg) for msg in dns1123_subdomain_errors(node_name))
-    for key, value in (spec.get("nodeSelector") or {}).items():
-        causes.extend(invalid_value(f"{prefix}.nodeSelector", key, msg) for msg in qualified_name_errors(key))
+        errs = dns1123_subdomain_errors(node_name)
+        if errs:
+            causes.extend(invalid_value(f"{prefix}.nodeName", node_name, msg) for msg in errs)
+    if "nodeSelector" in spec:
+        for key, value in (spec["nodeSelector"] or {}).items():
+            causes.extend(invalid_value(f"{prefix}.nodeSelector", key, msg) for msg in qualified_name_errors(key))
     return causes
 
 
@@ -283,18 +293,26 @@ def validate_pod_update(new: Obj, old: Obj) -> list[Cause]:
 
 
 def pod_fields(pod: Obj) -> dict[str, str]:
-    spec = pod.get("spec") or {}
-    status = pod.get("status") or {}
-    return {
-        "spec.nodeName": spec.get("nodeName", ""),
-        "spec.restartPolicy": spec.get("restartPolicy", ""),
-        "spec.schedulerName": spec.get("schedulerName", ""),
-        "spec.serviceAccountName": spec.get("serviceAccountName", ""),
-        "spec.hostNetwork": "true" if spec.get("hostNetwork") else "false",
-        "status.phase": status.get("phase", ""),
-        "status.podIP": status.get("podIP", ""),
-        "status.nominatedNodeName": status.get("nominatedNodeName", ""),
-    }
+    """The selectable fields that have a value.  An empty one is left out: the store
+    compares a field it was not given as "" (the storage protocol), so selection is the
+    same, and every pair given costs the store an index entry (a new pod has no node, IP
+    or nomination yet)."""
+    spec = (pod.get("spec") or {}).get
+    status = (pod.get("status") or {}).get
+    fields = {}
+    for name, value in (
+        ("spec.nodeName", spec("nodeName", "")),
+        ("spec.restartPolicy", spec("restartPolicy", "")),
+        ("spec.schedulerName", spec("schedulerName", "")),
+        ("spec.serviceAccountName", spec("serviceAccountName", "")),
+        ("spec.hostNetwork", "true" if spec("hostNetwork") else "false"),
+        ("status.phase", status("phase", "")),
+        ("status.podIP", status("podIP", "")),
+        ("status.nominatedNodeName", status("nominatedNodeName", "")),
+    ):
+        if value != "":
+            fields[name] = value
+    return fields
 
 
 PODS = ResourceDef(

@@ -50,7 +50,7 @@ from collections.abc import Mapping
 import orjson
 
 from pyk8s.client import (
-    NAMESPACES, NODES, PODS, REPLICA_SETS, SERVICES, ApiClient, ApiError, LeaderElector, NotFound,
+    NAMESPACES, NODES, PODS, REPLICA_SETS, SERVICES, ApiClient, ApiError, LeaderElector, NotFound, PatchType,
     SharedInformerFactory, TransportError,
 )
 
@@ -560,29 +560,38 @@ class Scheduler(BindPluginsCycle):
             status["nominatedNodeName"] = nominated
         elif clear:
             status["nominatedNodeName"] = None  # strategic merge patch: delete the field
+        path = PODS.path(meta.get("namespace") or "default", meta["name"], "status")
         try:
-            await self.client.patch(PODS, meta["name"], {"status": status}, namespace=meta.get("namespace") or "default",
-                                    subresource="status", patch_type="strategic")
+            await self.writer.request("PATCH", path, orjson.dumps({"status": status}), PatchType.STRATEGIC.value)
         except (ApiError, TransportError) as error:
             log.debug("PodScheduled condition of %s not written: %s", meta["name"], error)
             self._condition_sent.pop(pod_key(pod), None)
 
     async def _preempt(self, preemptor: dict, nomination) -> None:
-        """Delete the victims; the preemptor is retried when their deletions arrive."""
+        """Delete the victims, all at once (upstream's parallelizer); the preemptor is retried
+        when their deletions arrive."""
         preemptor_meta = preemptor["metadata"]
-        for victim_key in nomination.victims:
-            namespace, name = victim_key.split("/", 1)
-            victim = self.informers.informer(PODS).indexer.get(victim_key)
-            try:
-                await self.client.delete(PODS, name, namespace=namespace, grace_period_seconds=self._victim_grace(victim))
-            except NotFound:
+        indexer = self.informers.informer(PODS).indexer
+        victims = [(key, indexer.get(key)) for key in nomination.victims]
+        results = await asyncio.gather(*(self._delete_victim(key, victim) for key, victim in victims), return_exceptions=True)
+        for (key, victim), result in zip(victims, results):
+            if isinstance(result, NotFound):
                 continue
-            except (ApiError, TransportError) as error:
-                log.warning("preemption of %s for %s failed: %s", victim_key, preemptor_meta["name"], error)
+            if isinstance(result, (ApiError, TransportError)):
+                log.warning("preemption of %s for %s failed: %s", key, preemptor_meta["name"], result)
                 continue
+            if isinstance(result, BaseException):
+                raise result
             if victim is not None:
                 self.events.record(victim, "Normal", "Preempted",
                                    f"Preempted by pod {preemptor_meta.get('uid')} on node {nomination.node_name}", "Preempting")
+
+    async def _delete_victim(self, key: str, victim: dict | None) -> None:
+        namespace, name = key.split("/", 1)
+        grace = self._victim_grace(victim)
+        options = b"" if grace is None else orjson.dumps(
+            {"kind": "DeleteOptions", "apiVersion": "v1", "gracePeriodSeconds": grace})
+        await self.writer.request("DELETE", PODS.path(namespace, name), options)
 
     def _victim_grace(self, victim: dict | None) -> int | None:
         if self.preemption_grace_period is not None or victim is None:

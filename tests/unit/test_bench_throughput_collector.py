@@ -17,9 +17,11 @@ def collector():
     try:
         spec = importlib.util.spec_from_file_location("sched_e2e_under_test", _PATH)
         module = importlib.util.module_from_spec(spec)
+        sys.modules[spec.name] = module  # dataclasses look their module up there
         spec.loader.exec_module(module)
     finally:
         sys.path.remove(str(_PATH.parent))
+        sys.modules.pop("sched_e2e_under_test", None)
     return module.scheduling_throughput
 
 

@@ -129,10 +129,25 @@ class Indexer:
         """Store ``obj``; the object it replaced, if any."""
         key = object_key(obj)
         old = self._items.get(key)
-        if old is not None:
-            self._unindex(key, old)
         self._items[key] = obj
-        self._index(key, obj)
+        if old is None:
+            self._index(key, obj)
+            return None
+        # An update mostly leaves the index values alone (the namespace never changes):
+        # only the indices whose values changed are touched.
+        for name, func in self._indexers.items():
+            before, after = func(old), func(obj)
+            if before == after:
+                continue
+            index = self._indices[name]
+            for value in before:
+                keys = index.get(value)
+                if keys is not None:
+                    keys.discard(key)
+                    if not keys:
+                        del index[value]
+            for value in after:
+                index.setdefault(value, set()).add(key)
         return old
 
     def remove(self, key: str) -> Obj | None:

@@ -163,18 +163,19 @@ class Reflector:
         opened = loop.time()
         delivered = 0
         async with stream:
-            async for event_type, obj in stream:
-                if event_type == "ERROR":
-                    raise error_from_status(obj)
-                if not delivered:
-                    # The server is answering and streaming: past failures are behind us.
-                    self.backoff.reset()
-                delivered += 1
-                resource_version = (obj.get("metadata") or {}).get("resourceVersion")
-                if event_type != "BOOKMARK":
-                    self._apply(event_type, obj)
-                if resource_version:
-                    self.resource_version = resource_version
+            async for batch in stream.batches():
+                for event_type, obj in batch:
+                    if event_type == "ERROR":
+                        raise error_from_status(obj)
+                    if not delivered:
+                        # The server is answering and streaming: past failures are behind us.
+                        self.backoff.reset()
+                    delivered += 1
+                    resource_version = (obj.get("metadata") or {}).get("resourceVersion")
+                    if event_type != "BOOKMARK":
+                        self._apply(event_type, obj)
+                    if resource_version:
+                        self.resource_version = resource_version
         # client-go's "very short watch": a server ending watches at once, with nothing in
         # them, would otherwise be re-watched in a tight loop.
         if not delivered and loop.time() - opened < min(1.0, timeout / 2):

@@ -437,11 +437,19 @@ class WatchStream:
         return self._iterator
 
     async def _events(self) -> AsyncIterator[tuple[str, Obj]]:
+        async for batch in self.batches():
+            for event in batch:
+                yield event
+
+    async def batches(self) -> AsyncIterator[list[tuple[str, Obj]]]:
+        """The events as they arrive, a list per read from the connection (a busy watch
+        delivers dozens per read; one resumption of the consumer per read, not per event)."""
         await self._open()
         response = self._response
         # Only the new chunk is searched for a line end, so an object spread over many
         # chunks costs linear time.
         pending = bytearray()
+        decode = self._decode
         try:
             async for chunk in response.content.iter_any():
                 cut = chunk.rfind(b"\n")
@@ -451,11 +459,11 @@ class WatchStream:
                 cut += len(pending) - len(chunk)
                 complete = bytes(pending[:cut])
                 del pending[:cut + 1]
-                for line in complete.split(b"\n"):
-                    if line.strip():
-                        yield self._decode(line)
+                batch = [decode(line) for line in complete.split(b"\n") if line.strip()]
+                if batch:
+                    yield batch
             if bytes(pending).strip():
-                yield self._decode(bytes(pending))
+                yield [decode(bytes(pending))]
         except (TimeoutError, aiohttp.ClientError, OSError) as error:
             raise TransportError(f"watch {self._path}: stream lost: {error!r}") from error
         finally:

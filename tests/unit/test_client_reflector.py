@@ -36,6 +36,10 @@ class FakeStream:
     def __aiter__(self):
         return self._iterate()
 
+    async def batches(self):  # WatchStream.batches: here one event per read
+        async for event in self._iterate():
+            yield [event]
+
 
 class FakeClient:
     """Answers list_all and watch from two scripts; records what was asked."""

@@ -17,10 +17,29 @@ bool implicit_field(std::string_view name) {
 
 }  // namespace
 
+bool SelectionIndex::indexes_field(std::string_view name) const {
+  if (implicit_field(name)) return false;
+  return all_fields_ || std::binary_search(indexed_fields_.begin(), indexed_fields_.end(), name);
+}
+
+bool SelectionIndex::indexed(bool fields, std::string_view name) const {
+  return !fields || indexes_field(name);
+}
+
+void SelectionIndex::index_fields(std::vector<std::string> names,
+                                  const std::vector<std::pair<const KeyNode*, const Object*>>& live) {
+  std::sort(names.begin(), names.end());
+  names.erase(std::unique(names.begin(), names.end()), names.end());
+  indexed_fields_ = std::move(names);
+  all_fields_ = false;
+  fields_.clear();
+  for (const auto& [node, object] : live) add_pairs(fields_, object->fields, node, /*fields=*/true);
+}
+
 void SelectionIndex::add_pairs(Postings& postings, const StringPairs& pairs, const KeyNode* node,
-                               bool fields) {
+                               bool fields) const {
   for (const auto& [name, value] : pairs) {
-    if (fields && implicit_field(name)) continue;
+    if (!indexed(fields, name)) continue;
     postings[name][value].insert(node);
   }
 }
@@ -41,12 +60,14 @@ void SelectionIndex::remove_pair(Postings& postings, const std::string& name, co
 
 // Both sides are sorted by name with unique names (normalize_pairs).
 void SelectionIndex::diff_pairs(Postings& postings, const StringPairs& before, const StringPairs& after,
-                                const KeyNode* node, bool fields) {
+                                const KeyNode* node, bool fields) const {
   std::size_t i = 0, j = 0;
   auto add = [&](const auto& pair) {
-    if (!(fields && implicit_field(pair.first))) postings[pair.first][pair.second].insert(node);
+    if (indexed(fields, pair.first)) postings[pair.first][pair.second].insert(node);
   };
-  auto drop = [&](const auto& pair) { remove_pair(postings, pair.first, pair.second, node); };
+  auto drop = [&](const auto& pair) {
+    if (indexed(fields, pair.first)) remove_pair(postings, pair.first, pair.second, node);
+  };
   while (i < before.size() || j < after.size()) {
     if (j == after.size() || (i < before.size() && before[i].first < after[j].first)) {
       drop(before[i++]);
@@ -70,7 +91,9 @@ void SelectionIndex::add(const KeyNode* node, const Object& object) {
 
 void SelectionIndex::remove(const KeyNode* node, const Object& object) {
   for (const auto& [name, value] : object.labels) remove_pair(labels_, name, value, node);
-  for (const auto& [name, value] : object.fields) remove_pair(fields_, name, value, node);
+  for (const auto& [name, value] : object.fields) {
+    if (indexes_field(name)) remove_pair(fields_, name, value, node);
+  }
 }
 
 void SelectionIndex::replace(const KeyNode* node, const Object& before, const Object& after) {
@@ -120,7 +143,7 @@ bool SelectionIndex::candidates(const Selector& selector, const KeyRange& range,
     consider(size);
   }
   for (const auto& req : selector.fields) {
-    if (req.op != FieldOp::kEquals || req.value.empty() || implicit_field(req.field)) continue;
+    if (req.op != FieldOp::kEquals || req.value.empty() || !indexes_field(req.field)) continue;
     lists.clear();
     std::size_t size = 0;
     if (const PostingList* list = find(fields_, req.field, req.value)) {

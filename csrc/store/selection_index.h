@@ -46,20 +46,34 @@ class SelectionIndex {
   bool candidates(const Selector& selector, const KeyRange& range, std::vector<const KeyNode*>* out,
                   bool* exact) const;
 
+  // Index only the given fields named in `names` (by default every given field is
+  // indexed).  The others stay on the objects, so selection is unchanged: a requirement
+  // on one is answered by a scan.  Why: an Event carries ten selectable fields, most of
+  // them unique (involvedObject.name, .uid), and indexing them cost a create more than
+  // the rest of the store's work; upstream's watch cache indexes no Event field either.
+  // `live` lists the live objects, whose field postings are rebuilt.
+  void index_fields(std::vector<std::string> names,
+                    const std::vector<std::pair<const KeyNode*, const Object*>>& live);
+  bool indexes_field(std::string_view name) const;
+
  private:
   // name -> value -> keys
   using Postings = std::unordered_map<std::string, std::unordered_map<std::string, PostingList>>;
 
-  static void add_pairs(Postings& postings, const StringPairs& pairs, const KeyNode* node, bool fields);
+  void add_pairs(Postings& postings, const StringPairs& pairs, const KeyNode* node, bool fields) const;
   static void remove_pair(Postings& postings, const std::string& name, const std::string& value,
                           const KeyNode* node);
-  static void diff_pairs(Postings& postings, const StringPairs& before, const StringPairs& after,
-                         const KeyNode* node, bool fields);
+  void diff_pairs(Postings& postings, const StringPairs& before, const StringPairs& after,
+                  const KeyNode* node, bool fields) const;
+  // A given field of this name goes into fields_.
+  bool indexed(bool fields, std::string_view name) const;
   static const PostingList* find(const Postings& postings, const std::string& name,
                                  const std::string& value);
 
   Postings labels_;
   Postings fields_;
+  bool all_fields_ = true;
+  std::vector<std::string> indexed_fields_;  // sorted; meaningful when !all_fields_
 };
 
 }  // namespace pyk8s::store

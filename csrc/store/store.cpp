@@ -120,6 +120,17 @@ void Store::commit(Resource& res, KeyHistory& history, EventPtr event, ObjectPtr
   revision_.store(revision, std::memory_order_release);
 }
 
+void Store::index_fields(std::string_view resource, std::vector<std::string> names) {
+  std::unique_lock<std::shared_mutex> lock(mutex_);
+  Resource& res = resource_for_write(resource);
+  std::vector<std::pair<const KeyNode*, const Object*>> live;
+  live.reserve(res.live);
+  for (const KeyNode& node : res.keys) {
+    if (const Object* object = node.second.live()) live.emplace_back(&node, object);
+  }
+  res.selection.index_fields(std::move(names), live);
+}
+
 WriteResult Store::create(WriteRequest request) {
   std::string key = make_key(request.namespace_, request.name);
   std::unique_lock<std::shared_mutex> lock(mutex_);

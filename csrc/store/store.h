@@ -113,6 +113,10 @@ class Store {
   // `batch_size` keys, releasing the lock between batches.  Returns the compacted revision.
   Revision compact(Revision revision, std::size_t batch_size);
 
+  // From now on the selection index of `resource` holds only the given fields named in
+  // `names` (SelectionIndex::index_fields); the others are still selectable, by a scan.
+  void index_fields(std::string_view resource, std::vector<std::string> names);
+
   // Ends every watcher; the data stays readable.
   void close();
 

@@ -179,4 +179,5 @@ cdef extern from "store.h" namespace "pyk8s::store" nogil:
         WatchResult watch(WatchRequest request) except +
         void unwatch(const Watcher& watcher)
         Revision compact(Revision revision, size_t batch_size) except +
+        void index_fields(string_view resource, vector[string] names) except +
         void close()

@@ -1,6 +1,6 @@
 """Stubs for the compiled store bindings (pyk8s/_native/_store.pyx)."""
 
-from typing import Mapping, Sequence
+from typing import Iterable, Mapping, Sequence
 
 from pyk8s.store._protocol import Event, FieldRequirement, LabelRequirement, WriteResult
 
@@ -69,6 +69,7 @@ class Store:
         revision: int = 0,
     ) -> ListResult: ...
     def count(self, resource: str, namespace: str = "") -> int: ...
+    def index_fields(self, resource: str, names: Iterable[str]) -> None: ...
     def watch(
         self,
         resource: str,

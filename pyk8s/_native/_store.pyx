@@ -464,6 +464,16 @@ cdef class Store:
             n = store.count(r, ns)
         return n
 
+    def index_fields(self, resource, names):
+        cdef vector[string] c_names
+        for name in names:
+            c_names.push_back(_utf8(name))
+        cdef string_view r
+        _view_into(resource, &r)
+        cdef CStore* store = self._store.get()
+        with nogil:
+            store.index_fields(r, move(c_names))
+
     def watch(self, resource, namespace="", label_selector=(), field_selector=(), from_revision=0,
               send_initial=False, Notifier notifier=None):
         cdef WatchRequest request

@@ -89,6 +89,11 @@ class ResourceDef:
     fields: Callable[[Obj], dict[str, str]] = _no_fields
     # Field selector keys beyond metadata.name/metadata.namespace (which every kind has).
     selectable_fields: frozenset[str] = frozenset()
+    # Of the fields ``fields`` gives, those the store indexes (None: all of them).  A
+    # selector on another one is answered by a scan, as upstream's watch cache, which
+    # indexes only a pod's spec.nodeName, answers most: what is selected is the same,
+    # and a write does not pay an index entry per field.
+    indexed_fields: frozenset[str] | None = None
     short_names: tuple[str, ...] = ()
     categories: tuple[str, ...] = ()  # e.g. ("all",) for `kubectl get all`
     # Subresource name -> kind served there (e.g. {"status": "Pod", "scale": "Scale"}),

@@ -127,6 +127,9 @@ class APIServer:
     ) -> None:
         self.store = store if store is not None else open_store(storage)
         self.registry = registry if registry is not None else default_registry()
+        for resource in self.registry:
+            if resource.indexed_fields is not None:
+                self.store.index_fields(resource.plural, sorted(resource.indexed_fields))
         self.handlers = ResourceHandlers(self.store)
         self.handlers.admission.not_ready_toleration_seconds = default_not_ready_toleration_seconds
         self.handlers.admission.unreachable_toleration_seconds = default_unreachable_toleration_seconds

@@ -211,6 +211,12 @@ class Storage(Protocol):
 
     def count(self, resource: str, namespace: str = "") -> int: ...
 
+    def index_fields(self, resource: str, names: Sequence[str]) -> None:
+        """A hint: of the fields writers give for ``resource``, only ``names`` are worth an
+        index (selectors on them are common); the rest may be answered by a scan.  It never
+        changes what a selector selects."""
+        ...
+
     def watch(
         self,
         resource: str,

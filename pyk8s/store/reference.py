@@ -386,6 +386,9 @@ class ReferenceStore:
                 if versions[-1][1] is not None and (not namespace or key.startswith(namespace + "/"))
             )
 
+    def index_fields(self, resource: str, names: Sequence[str]) -> None:
+        """Nothing to do: the reference store answers every selector by a scan."""
+
     def watch(self, resource, namespace="", label_selector: Sequence[LabelRequirement] = (),
               field_selector: Sequence[FieldRequirement] = (), from_revision: int = 0,
               send_initial: bool = False, notifier: ReferenceNotifier | None = None) -> ReferenceWatcher:

@@ -143,6 +143,31 @@ class TestList:
     def test_field_selectors(self, filled, field, expected):
         assert self.sel(filled, field=field) == expected
 
+    @pytest.mark.parametrize("indexed", [(), ("status.phase",), ("spec.nodeName", "metadata.name")])
+    @pytest.mark.parametrize("when", ["before writes", "after writes"])
+    def test_field_selectors_whatever_is_indexed(self, store, indexed, when):
+        # An unindexed field is answered by a scan: the same selection, whether the index
+        # was narrowed before the objects came or rebuilt after.
+        def fill():
+            put(store, pod("web-1", "prod", {"app": "web"}, node="n1", phase="Running"))
+            put(store, pod("web-2", "prod", {"app": "web"}, node="n2", phase="Pending"))
+            put(store, pod("db-1", "prod", {"app": "db"}, node="n1", phase="Running"))
+            put(store, pod("web-2", "prod", {"app": "web"}, node="n1", phase="Running"), update=True)
+            put(store, pod("job-1", "dev", {}, phase="Succeeded"))
+            store.delete("pods", "prod", "db-1")
+
+        if when == "after writes":
+            fill()
+            store.index_fields("pods", indexed)
+        else:
+            store.index_fields("pods", indexed)
+            fill()
+        assert self.sel(store, field="spec.nodeName=n1") == ["web-1", "web-2"]
+        assert self.sel(store, field="status.phase=Running") == ["web-1", "web-2"]
+        assert self.sel(store, field="status.phase=Succeeded,spec.nodeName=") == ["job-1"]
+        assert self.sel(store, field="spec.nodeName=n2") == []
+        assert self.sel(store, label="app=web", field="status.phase=Running") == ["web-1", "web-2"]
+
     def test_labels_and_fields_together(self, filled):
         assert self.sel(filled, label="app=web", field="status.phase=Pending", namespace="prod") == ["web-2"]
 

@@ -74,6 +74,15 @@ class StoresAgree(RuleBasedStateMachine):
         expected = {"current": cur[1] if cur else 0, "stale": 1, "none": 0}[cas]
         self.both(lambda s: tuple(s.delete("pods", ns, name, expected_revision=expected)))
 
+    @rule(names=st.lists(st.sampled_from(["spec.nodeName", "status.phase", "metadata.name", "spec.other"]),
+                         max_size=3))
+    def index_fields(self, names):
+        # Which fields are indexed (set at any time, objects present or not) never changes
+        # what a selector selects: the native store rebuilds its postings and scans for
+        # the rest; the reference always scans.
+        self.native.index_fields("pods", names)
+        self.ref.index_fields("pods", names)
+
     @rule(ns=NAMESPACES, name=NAMES)
     def get(self, ns, name):
         self.both(lambda s: s.get("pods", ns, name))

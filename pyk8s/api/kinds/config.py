@@ -300,5 +300,9 @@ EVENTS = ResourceDef(
     validate_update=lambda new, old: validate_event(new),
     fields=event_fields,
     selectable_fields=frozenset(_EVENT_FIELDS),
+    # Most values are one event's own (involvedObject.name, .uid): an index entry per field
+    # cost a create more than the rest of the store's work, for selectors (kubectl
+    # describe's) that a scan of the namespace answers.
+    indexed_fields=frozenset(),
     short_names=("ev",),
 )

@@ -341,6 +341,9 @@ PODS = ResourceDef(
             "status.nominatedNodeName",
         )
     ),
+    # The kubelet's spec.nodeName=<node> and phase selectors; the other fields hold one
+    # value for nearly every pod, where an index would not narrow a list.
+    indexed_fields=frozenset(("spec.nodeName", "status.phase")),
     short_names=("po",),
     categories=("all",),
     # pods/log answers text/plain, but discovery lists it with kind Pod, as upstream.

@@ -22,6 +22,7 @@ from pyk8s.api.allocators import AllocationError, IPAllocator, PortAllocator
 from pyk8s.api.errors import Cause, StatusError, invalid_value
 from pyk8s.api.kinds.services import needs_cluster_ip, needs_node_ports
 from pyk8s.api.registry import ResourceDef
+from pyk8s.apiserver.pod_specs import PodSpecs
 from pyk8s.store import Storage
 
 __all__ = [
@@ -62,8 +63,28 @@ class Admission:
         # priorityclasses (the handlers call ``priority_classes_changed``): pod creates are
         # the hot path and must not list classes each time.
         self._default_class: tuple[Obj | None] | None = None
-        self.not_ready_toleration_seconds = DEFAULT_TOLERATION_SECONDS
-        self.unreachable_toleration_seconds = DEFAULT_TOLERATION_SECONDS
+        # Outcomes of the spec half of pod creates, which reads the classes and the
+        # toleration seconds below: forgotten whenever either changes.
+        self.pod_specs = PodSpecs()
+        self._not_ready_seconds = self._unreachable_seconds = DEFAULT_TOLERATION_SECONDS
+
+    @property
+    def not_ready_toleration_seconds(self) -> int:
+        return self._not_ready_seconds
+
+    @not_ready_toleration_seconds.setter
+    def not_ready_toleration_seconds(self, seconds: int) -> None:
+        self._not_ready_seconds = seconds
+        self.pod_specs.clear()
+
+    @property
+    def unreachable_toleration_seconds(self) -> int:
+        return self._unreachable_seconds
+
+    @unreachable_toleration_seconds.setter
+    def unreachable_toleration_seconds(self, seconds: int) -> None:
+        self._unreachable_seconds = seconds
+        self.pod_specs.clear()
 
     # -- NamespaceLifecycle -----------------------------------------------------------------
 
@@ -133,6 +154,7 @@ class Admission:
 
     def priority_classes_changed(self) -> None:
         self._default_class = None
+        self.pod_specs.clear()
 
     def _global_default(self) -> Obj | None:
         if self._default_class is None:

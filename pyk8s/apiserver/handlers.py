@@ -30,8 +30,10 @@ from pyk8s.api.meta import (
 from pyk8s.api.patch import MERGE_PATCH, parse_patch
 from pyk8s.api.registry import ResourceDef
 from pyk8s.api.schema import check_object
+from pyk8s.api.validation import validate_object_meta
 from pyk8s.apiserver.admission import Admission
 from pyk8s.apiserver.options import ListOptions, encode_continue, parse_list_options, parse_resource_version
+from pyk8s.apiserver.pod_specs import SpecOutcome
 from pyk8s.apiserver.routing import Route
 from pyk8s.apiserver.write_options import DeleteOptions, delete_options, write_options
 from pyk8s.store import ExpiredError, FutureRevisionError, Storage, WriteStatus, encode_template
@@ -167,7 +169,11 @@ class ResourceHandlers:
         self, resource: ResourceDef, body: bytes, field_validation: str = "Warn", warnings: list[str] | None = None
     ) -> Obj:
         """Decode and schema-check a body; unknown-field warnings (``Warn``) go to ``warnings``."""
-        obj = _decode(body)
+        return self._check_decoded(resource, _decode(body), field_validation, warnings)
+
+    def _check_decoded(
+        self, resource: ResourceDef, obj: Any, field_validation: str = "Warn", warnings: list[str] | None = None
+    ) -> Obj:
         if not isinstance(obj, dict):
             raise bad_request(f"the object provided is unrecognized (must be of type {resource.kind})")
         found = check_object(obj, resource, field_validation)
@@ -195,7 +201,19 @@ class ResourceHandlers:
         resource = route.resource
         options = write_options(params, "CreateOptions")
         warnings: list[str] = []
-        obj = self._decode_object(resource, body, options.field_validation, warnings)
+        spec_key = known = None
+        if resource is PODS:
+            obj = _decode(body)
+            if isinstance(obj, dict):
+                pod_specs = self.admission.pod_specs
+                spec_key = pod_specs.key(obj.get("spec"))
+                if spec_key is not None:
+                    known = pod_specs.get(spec_key)
+                    if known is not None:
+                        del obj["spec"]  # its half of the path comes from ``known``
+            obj = self._check_decoded(resource, obj, options.field_validation, warnings)
+        else:
+            obj = self._decode_object(resource, body, options.field_validation, warnings)
         meta = obj["metadata"]
         namespace = ""
         if resource.namespaced:
@@ -210,20 +228,32 @@ class ResourceHandlers:
             meta["name"] = generate_name(meta["generateName"])
         if resource.namespaced:
             self.admission.check_namespace(resource, namespace, meta.get("name", ""))
-        data = self._create_object(resource, namespace, obj, options.dry_run, generated)
+        data = self._create_object(resource, namespace, obj, options.dry_run, generated,
+                                   known=known, remember=None if warnings else spec_key)
         return with_warnings(201, data, warnings)
 
-    def _create_object(self, resource: ResourceDef, namespace: str, obj: Obj, dry_run: bool, generated: bool) -> bytes:
-        """PrepareForCreate, admission, defaulting, metadata, validation, allocation, store."""
+    def _create_object(
+        self, resource: ResourceDef, namespace: str, obj: Obj, dry_run: bool, generated: bool,
+        known: SpecOutcome | None = None, remember: bytes | None = None,
+    ) -> bytes:
+        """PrepareForCreate, admission, defaulting, metadata, validation, allocation, store.
+        For a pod, ``known`` is the outcome of the spec half for its spec (pod_specs.py),
+        and ``remember`` the key under which to keep this create's outcome."""
         resource.prepare_create(obj)
-        if resource is PODS:
-            self.admission.resolve_priority(obj)
-        resource.default(obj)
-        if resource is PODS:
-            self.admission.add_default_tolerations(obj)
-        stamp_create(obj, namespace)
+        if known is not None:
+            obj["spec"] = known.spec
+            obj["status"] = known.status
+            stamp_create(obj, namespace)
+            causes = validate_object_meta(obj["metadata"], namespaced=True)
+        else:
+            if resource is PODS:
+                self.admission.resolve_priority(obj)
+            resource.default(obj)
+            if resource is PODS:
+                self.admission.add_default_tolerations(obj)
+            stamp_create(obj, namespace)
+            causes = resource.validate(obj)
         meta = obj["metadata"]
-        causes = resource.validate(obj)
         if "ownerReferences" in meta or "finalizers" in meta:
             causes += validate_owner_references(meta) + validate_finalizers(meta)
         if causes:
@@ -240,11 +270,12 @@ class ResourceHandlers:
                         raise errors.already_exists(resource.plural, name, resource.group)
                     return _dry_run_bytes(obj, "")
                 data, offset = _encode(obj)
-                result = self.store.create(
-                    resource.plural, namespace, name, data, offset, meta.get("labels"), resource.fields(obj)
-                )
+                fields = known.fields if known is not None else resource.fields(obj)
+                result = self.store.create(resource.plural, namespace, name, data, offset, meta.get("labels"), fields)
                 if result.status is WriteStatus.OK:
                     committed = True
+                    if remember is not None and known is None:
+                        self.admission.pod_specs.remember(remember, obj["spec"], obj["status"], fields)
                     break
                 # A generated name that is taken is drawn again (upstream retries too).
                 if not generated or attempt == _GENERATE_NAME_ATTEMPTS - 1:

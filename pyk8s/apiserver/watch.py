@@ -164,9 +164,8 @@ class WatchHub:
             event.set()
 
     def _encode(self, spec: WatchSpec, batch: list) -> bytes:
+        """The lines of a converted watch (the store's ``pop_lines`` makes the others)."""
         converter = spec.converter
-        if converter is None:
-            return b"".join([_LINE_HEADS[e.type] + e.data + _LINE_TAIL for e in batch])
         return b"".join([_LINE_HEADS[e.type] + converter.event_object(e.data) + _LINE_TAIL for e in batch])
 
     def _bookmark(self, spec: WatchSpec, revision: int, initial_events_end: bool = False) -> bytes:
@@ -232,18 +231,23 @@ class WatchHub:
                 bookmark_revision = 0
                 if bookmark_due:
                     bookmark_revision = store.current_revision()
-                batch = watcher.pop(_POP_BATCH)
-                if batch:
-                    last_revision = max(last_revision, batch[-1].revision)
-                    lines = self._encode(spec, batch)
-                    if bookmark_due and len(batch) < _POP_BATCH:
+                if spec.converter is None:
+                    lines, count, revision = watcher.pop_lines(_POP_BATCH)
+                else:
+                    batch = watcher.pop(_POP_BATCH)
+                    count = len(batch)
+                    if count:
+                        lines, revision = self._encode(spec, batch), batch[-1].revision
+                if count:
+                    last_revision = max(last_revision, revision)
+                    if bookmark_due and count < _POP_BATCH:
                         lines += self._bookmark(spec, max(bookmark_revision, last_revision))
                         bookmark_due = False
                         next_bookmark, bookmark_timer = self._reschedule(loop, event, deadline, bookmark_timer)
                     await transport.send_bytes(lines)
                     # The pop emptied the buffer (a short batch), so anything newer, or the
                     # watcher ending, has set the event meanwhile: no need to pop again.
-                    if len(batch) == _POP_BATCH or event.signalled:
+                    if count == _POP_BATCH or event.signalled:
                         continue
                 else:
                     if watcher.expired:

@@ -129,6 +129,12 @@ class Watcher(Protocol):
         """Take up to ``max_events`` buffered events without blocking."""
         ...
 
+    def pop_lines(self, max_events: int = 1024) -> tuple[bytes, int, int]:
+        """``pop`` as a watch stream sends it: ``(lines, count, last revision)``, the events
+        as ``{"type":"<TYPE>","object":<data>}`` lines, each ending in a newline (``b""``,
+        0, 0 when none are buffered)."""
+        ...
+
     def wait(self, timeout: float | None = None) -> bool:
         """Block (GIL released) until an event is buffered or the watcher ends.
 

@@ -212,6 +212,13 @@ class ReferenceWatcher:
             self._initial_left = max(0, self._initial_left - len(out))
             return out
 
+    def pop_lines(self, max_events: int = 1024) -> tuple[bytes, int, int]:
+        events = self.pop(max_events)
+        if not events:
+            return b"", 0, 0
+        lines = b"".join(b'{"type":"%s","object":%s}\n' % (e.type.encode(), e.data) for e in events)
+        return lines, len(events), events[-1].revision
+
     def wait(self, timeout: float | None = None) -> bool:
         with self._cond:
             return self._cond.wait_for(lambda: bool(self._queue) or self.closed, timeout)

@@ -265,6 +265,28 @@ class TestCompaction:
         # Compacting backwards is a no-op.
         assert store.compact(3) == store.compacted_revision()
 
+    def test_pop_lines_is_pop_as_the_wire_sends_it(self, store):
+        # Two watchers of the same selection: one popped as events, one as lines.
+        selector = parse_field_selector("spec.nodeName=n1")
+        events, lines = (store.watch("pods", "", (), selector) for _ in range(2))
+        assert lines.pop_lines() == (b"", 0, 0)
+        put(store, pod("a", node="n1"))
+        put(store, pod("b", node="n2"))
+        put(store, pod("b", node="n1"), update=True)  # moves in: ADDED
+        put(store, pod("a", node="n2"), update=True)  # moves out: DELETED
+        put(store, pod("b", node="n1", phase="Running"), update=True)
+        store.delete("pods", "default", "b")
+        expected = events.pop()
+        assert [e.type for e in expected] == ["ADDED", "ADDED", "DELETED", "MODIFIED", "DELETED"]
+        def line(e):
+            return b'{"type":"%s","object":%s}\n' % (e.type.encode(), e.data)
+
+        assert lines.pop_lines(2) == (line(expected[0]) + line(expected[1]), 2, expected[1].revision)
+        assert lines.pop_lines() == (b"".join(map(line, expected[2:])), 3, expected[-1].revision)
+        assert lines.pop_lines() == (b"", 0, 0)
+        events.close()
+        lines.close()
+
     def test_live_watch_survives_compaction(self, store):
         w = store.watch("pods")
         put(store, pod("a"))

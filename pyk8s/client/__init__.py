@@ -8,27 +8,70 @@
 * ``LeaderElector``: leader election through a coordination.k8s.io/v1 Lease.
 """
 
-from pyk8s.client._cache import (
-    NAMESPACE_INDEX, Indexer, IndexFunc, field_index, label_index, namespace_index, object_key, split_key,
-)
-from pyk8s.client._config import ClientConfig, ConfigError, load_kubeconfig
-from pyk8s.client._errors import (
-    AlreadyExists, ApiError, BadRequest, Conflict, Expired, Forbidden, InternalError, Invalid,
-    MethodNotAllowed, NotFound, RequestEntityTooLarge, ServerTimeout, ServiceUnavailable,
-    TooManyRequests, TransportError, Unauthorized, UnsupportedMediaType, error_from_status,
-)
-from pyk8s.client._informer import EventHandler, SharedInformer, SharedInformerFactory
-from pyk8s.client._leaderelection import LeaderElector, format_micro_time, parse_micro_time
-from pyk8s.client._reflector import Backoff, Reflector
-from pyk8s.client._resources import (
-    CONFIG_MAPS, DEPLOYMENTS, ENDPOINTS, ENDPOINT_SLICES, EVENTS, JOBS, LEASES, NAMESPACES, NODES, PODS,
-    PRIORITY_CLASSES, REPLICA_SETS, SECRETS, SERVICE_ACCOUNTS, SERVICES,
-)
-from pyk8s.client._rest import ApiClient, PatchType, Resource, WatchStream
-from pyk8s.client._workqueue import (
-    BucketRateLimiter, ItemExponentialFailureRateLimiter, MaxOfRateLimiter, RateLimiter,
-    RateLimitingQueue, ShutDown, WorkQueue, default_controller_rate_limiter,
-)
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from pyk8s.client._cache import (
+        NAMESPACE_INDEX, Indexer, IndexFunc, field_index, label_index, namespace_index, object_key, split_key,
+    )
+    from pyk8s.client._config import ClientConfig, ConfigError, load_kubeconfig
+    from pyk8s.client._errors import (
+        AlreadyExists, ApiError, BadRequest, Conflict, Expired, Forbidden, InternalError, Invalid,
+        MethodNotAllowed, NotFound, RequestEntityTooLarge, ServerTimeout, ServiceUnavailable,
+        TooManyRequests, TransportError, Unauthorized, UnsupportedMediaType, error_from_status,
+    )
+    from pyk8s.client._informer import EventHandler, SharedInformer, SharedInformerFactory
+    from pyk8s.client._leaderelection import LeaderElector, format_micro_time, parse_micro_time
+    from pyk8s.client._reflector import Backoff, Reflector
+    from pyk8s.client._resources import (
+        CONFIG_MAPS, DEPLOYMENTS, ENDPOINTS, ENDPOINT_SLICES, EVENTS, JOBS, LEASES, NAMESPACES, NODES, PODS,
+        PRIORITY_CLASSES, REPLICA_SETS, SECRETS, SERVICE_ACCOUNTS, SERVICES,
+    )
+    from pyk8s.client._rest import ApiClient, PatchType, Resource, WatchStream
+    from pyk8s.client._workqueue import (
+        BucketRateLimiter, ItemExponentialFailureRateLimiter, MaxOfRateLimiter, RateLimiter,
+        RateLimitingQueue, ShutDown, WorkQueue, default_controller_rate_limiter,
+    )
+
+# Loaded on first use (PEP 562): a process can read its connection settings and send its
+# first requests (``_config``, ``_wire``, ``_prefetch``) before asyncio and the rest of the
+# client are imported.
+_LAZY = {
+    **dict.fromkeys(("NAMESPACE_INDEX", "Indexer", "IndexFunc", "field_index", "label_index", "namespace_index",
+                     "object_key", "split_key"), "pyk8s.client._cache"),
+    **dict.fromkeys(("ClientConfig", "ConfigError", "load_kubeconfig"), "pyk8s.client._config"),
+    **dict.fromkeys(("AlreadyExists", "ApiError", "BadRequest", "Conflict", "Expired", "Forbidden", "InternalError",
+                     "Invalid", "MethodNotAllowed", "NotFound", "RequestEntityTooLarge", "ServerTimeout",
+                     "ServiceUnavailable", "TooManyRequests", "TransportError", "Unauthorized",
+                     "UnsupportedMediaType", "error_from_status"), "pyk8s.client._errors"),
+    **dict.fromkeys(("EventHandler", "SharedInformer", "SharedInformerFactory"), "pyk8s.client._informer"),
+    **dict.fromkeys(("LeaderElector", "format_micro_time", "parse_micro_time"), "pyk8s.client._leaderelection"),
+    **dict.fromkeys(("Backoff", "Reflector"), "pyk8s.client._reflector"),
+    **dict.fromkeys(("CONFIG_MAPS", "DEPLOYMENTS", "ENDPOINTS", "ENDPOINT_SLICES", "EVENTS", "JOBS", "LEASES",
+                     "NAMESPACES", "NODES", "PODS", "PRIORITY_CLASSES", "REPLICA_SETS", "Resource", "SECRETS",
+                     "SERVICE_ACCOUNTS", "SERVICES"), "pyk8s.client._resources"),
+    **dict.fromkeys(("ApiClient", "PatchType", "WatchStream"), "pyk8s.client._rest"),
+    **dict.fromkeys(("BucketRateLimiter", "ItemExponentialFailureRateLimiter", "MaxOfRateLimiter", "RateLimiter",
+                     "RateLimitingQueue", "ShutDown", "WorkQueue", "default_controller_rate_limiter"),
+                    "pyk8s.client._workqueue"),
+}
+
+
+def __getattr__(name: str):
+    module = _LAZY.get(name)
+    if module is None:
+        raise AttributeError(f"module 'pyk8s.client' has no attribute {name!r}")
+    value = getattr(importlib.import_module(module), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(_LAZY))
+
 
 __all__ = [
     "AlreadyExists", "ApiClient", "ApiError", "Backoff", "BadRequest", "BucketRateLimiter",

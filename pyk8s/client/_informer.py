@@ -24,7 +24,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from dataclasses import dataclass
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 from pyk8s.client._cache import Indexer, IndexFunc, object_key
@@ -98,6 +98,17 @@ class SharedInformer:
 
     def add_indexers(self, indexers: dict[str, IndexFunc]) -> None:
         self.indexer.add_indexers(indexers)
+
+    def set_initial_list(self, fetch: Callable[[], Awaitable[Obj]]) -> None:
+        """Before ``start()``: ``await fetch()`` gives the first list (the list object, with
+        its resourceVersion) in place of the reflector's first request; it must list what
+        this informer would (its resource, namespace and selectors), e.g. a list requested
+        while the process was still starting (``ListPrefetch``).  Everything after is as
+        ever: the watch from that resourceVersion, a re-list on 410.  If it fails, the
+        reflector lists by itself at once."""
+        if self.running or self.reflector.lists:
+            raise RuntimeError("set_initial_list after the informer started")
+        self.reflector.initial_list = fetch
 
     # -- state -----------------------------------------------------------------------------
 

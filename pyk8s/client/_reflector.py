@@ -14,6 +14,10 @@ watch, as client-go's ``cache.Reflector``.
    dropped, connection refused, server error) lists again after an exponential back-off with
    jitter; the back-off is reset once a watch streams again.
 
+The first list may come from elsewhere (``initial_list``, e.g. requested while the process
+was still starting, see ``ListPrefetch``): it stands for step 1 once, with the same
+objects; if it failed, step 1 runs as usual at once.
+
 Re-listing rather than re-watching after a dropped stream is deliberate: a restarted server
 without persistent storage starts its revisions afresh, and only a list tells the cache
 which objects vanished.
@@ -24,7 +28,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import random
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 from pyk8s.client._errors import ApiError, Expired, TransportError, error_from_status
@@ -82,6 +86,7 @@ class Reflector:
         page_size: int | None = 500,
         backoff: Backoff | None = None,
         watch_timeout_seconds: int | None = None,
+        initial_list: Callable[[], Awaitable[Obj]] | None = None,
     ) -> None:
         self.client = client
         self.resource = resource
@@ -93,6 +98,7 @@ class Reflector:
         self.watch_timeout_seconds = watch_timeout_seconds
         self._replace = replace
         self._apply = apply
+        self.initial_list = initial_list
         self.resource_version = ""
         # Counters for tests and metrics.
         self.lists = 0
@@ -129,14 +135,15 @@ class Reflector:
 
     async def _list(self) -> None:
         self.lists += 1
-        selectors = dict(namespace=self.namespace, label_selector=self.label_selector, field_selector=self.field_selector)
-        try:
-            listed = await self.client.list_all(self.resource, page_size=self.page_size, **selectors)
-        except Expired:
-            if not self.page_size:
-                raise
-            # A continue token outlived the history: the unpaged list is one consistent read.
-            listed = await self.client.list_all(self.resource, page_size=None, **selectors)
+        listed = None
+        initial, self.initial_list = self.initial_list, None
+        if initial is not None:
+            try:
+                listed = await initial()
+            except (ApiError, TransportError) as error:
+                log.info("%s: the initial list failed (%s); listing", self._describe(), error)
+        if listed is None:
+            listed = await self._list_from_server()
         items = listed.get("items") or []
         kind = (listed.get("kind") or "").removesuffix("List")
         api_version = listed.get("apiVersion")
@@ -149,6 +156,16 @@ class Reflector:
         resource_version = (listed.get("metadata") or {}).get("resourceVersion") or ""
         self._replace(items, resource_version)
         self.resource_version = resource_version
+
+    async def _list_from_server(self) -> Obj:
+        selectors = dict(namespace=self.namespace, label_selector=self.label_selector, field_selector=self.field_selector)
+        try:
+            return await self.client.list_all(self.resource, page_size=self.page_size, **selectors)
+        except Expired:
+            if not self.page_size:
+                raise
+            # A continue token outlived the history: the unpaged list is one consistent read.
+            return await self.client.list_all(self.resource, page_size=None, **selectors)
 
     async def _watch(self) -> bool:
         """One watch; True when it ended cleanly and should simply be re-opened."""

@@ -3,13 +3,36 @@
 
 from __future__ import annotations
 
-from pyk8s.client._rest import Resource
+from typing import NamedTuple
 
 __all__ = [
-    "PODS", "NODES", "NAMESPACES", "SERVICES", "ENDPOINTS", "CONFIG_MAPS", "SECRETS",
+    "Resource", "PODS", "NODES", "NAMESPACES", "SERVICES", "ENDPOINTS", "CONFIG_MAPS", "SECRETS",
     "SERVICE_ACCOUNTS", "EVENTS", "DEPLOYMENTS", "REPLICA_SETS", "JOBS", "LEASES", "PRIORITY_CLASSES",
     "ENDPOINT_SLICES",
 ]
+
+
+class Resource(NamedTuple):
+    """A resource type as the URL names it: ``Resource("apps", "v1", "deployments")``;
+    the core group is ``""``."""
+
+    group: str
+    version: str
+    plural: str
+
+    def path(self, namespace: str | None = None, name: str | None = None, subresource: str | None = None) -> str:
+        base = f"/api/{self.version}" if not self.group else f"/apis/{self.group}/{self.version}"
+        if namespace:
+            base += f"/namespaces/{namespace}"
+        base += f"/{self.plural}"
+        if name:
+            base += f"/{name}"
+            if subresource:
+                base += f"/{subresource}"
+        elif subresource:
+            raise ValueError("a subresource needs a name")
+        return base
+
 
 PODS = Resource("", "v1", "pods")
 NODES = Resource("", "v1", "nodes")

@@ -1,8 +1,13 @@
-"""The async REST client: one aiohttp session (keep-alive pool) per ``ApiClient``.
+"""The async REST client.
 
 Every verb addresses a resource as ``(group, version, plural)`` plus namespace, name and
 subresource, sends and receives JSON through orjson, and raises the typed errors of
 ``_errors`` for Status answers and ``TransportError`` for everything below HTTP.
+
+The informers' verbs, ``list`` and ``watch``, are GETs over the client's own asyncio
+connections (``_http``); the other verbs go through one aiohttp session (keep-alive pool),
+imported at the first of them: a component whose informers list and watch and whose writes
+take another path (the scheduler's pipelined bindings) never pays for importing aiohttp.
 
 Watches stream: ``watch()`` returns a ``WatchStream`` that reads the chunked body piece by
 piece and yields one ``(type, object)`` per newline-delimited JSON line, so a watch that
@@ -12,13 +17,23 @@ runs for hours holds only the line being assembled.
 from __future__ import annotations
 
 import _ssl
+import asyncio
 import enum
 import ssl
 import sys
 from collections.abc import AsyncIterator, Mapping
-from typing import Any, NamedTuple
+from typing import TYPE_CHECKING, Any
 
 import orjson
+
+from pyk8s.client._config import ClientConfig, load_kubeconfig
+from pyk8s.client._errors import TransportError, error_from_response
+from pyk8s.client._http import ConnectionPool, HttpResponse, open_get
+from pyk8s.client._resources import Resource
+from pyk8s.client._wire import Endpoint
+
+if TYPE_CHECKING:
+    import aiohttp
 
 
 class _DeferredDefaultCertsContext(ssl.SSLContext):
@@ -57,52 +72,33 @@ def _defer_default_certs(context: ssl.SSLContext) -> None:
     context._default_certs_pending = True
 
 
+_aiohttp_module = None
+
+
 def _import_aiohttp():
-    """aiohttp builds two default SSL contexts when it is imported, and reading the system's
-    CA bundle into them costs ~0.1 s of CPU at every component start, though pyk8s gives
-    aiohttp its own context for https (``ClientConfig.ssl_context``) and none for plain http.
-    Those two contexts read the bundle at their first use instead, if ever."""
-    if "aiohttp" in sys.modules:
-        import aiohttp
-        return aiohttp
-    ssl.SSLContext.set_default_verify_paths = _defer_default_certs
-    try:
-        import aiohttp
-    finally:
-        del ssl.SSLContext.set_default_verify_paths
+    """aiohttp, imported at the first verb that needs it.  aiohttp builds two default SSL
+    contexts when it is imported, and reading the system's CA bundle into them costs ~0.1 s
+    of CPU, though pyk8s gives aiohttp its own context for https
+    (``ClientConfig.ssl_context``) and none for plain http: those two contexts read the
+    bundle at their first use instead, if ever."""
+    global _aiohttp_module
+    if _aiohttp_module is not None:
+        return _aiohttp_module
+    if "aiohttp" not in sys.modules:
+        ssl.SSLContext.set_default_verify_paths = _defer_default_certs
+        try:
+            import aiohttp
+        finally:
+            del ssl.SSLContext.set_default_verify_paths
+    import aiohttp
+
+    _aiohttp_module = aiohttp
     return aiohttp
 
-
-aiohttp = _import_aiohttp()
-
-from pyk8s.client._config import ClientConfig, load_kubeconfig
-from pyk8s.client._errors import TransportError, error_from_response
 
 __all__ = ["ApiClient", "Resource", "PatchType", "WatchStream"]
 
 Obj = dict[str, Any]
-
-
-class Resource(NamedTuple):
-    """A resource type as the URL names it: ``Resource("apps", "v1", "deployments")``;
-    the core group is ``""``."""
-
-    group: str
-    version: str
-    plural: str
-
-    def path(self, namespace: str | None = None, name: str | None = None, subresource: str | None = None) -> str:
-        base = f"/api/{self.version}" if not self.group else f"/apis/{self.group}/{self.version}"
-        if namespace:
-            base += f"/namespaces/{namespace}"
-        base += f"/{self.plural}"
-        if name:
-            base += f"/{name}"
-            if subresource:
-                base += f"/{subresource}"
-        elif subresource:
-            raise ValueError("a subresource needs a name")
-        return base
 
 
 class PatchType(str, enum.Enum):
@@ -155,9 +151,12 @@ class ApiClient:
         self.timeout = timeout
         self.connect_timeout = connect_timeout
         self.max_connections = max_connections
+        self.user_agent = user_agent
         self._headers = {"Accept": "application/json", "User-Agent": user_agent, **self.config.auth_headers()}
         self._ssl = self.config.ssl_context()
         self._session: aiohttp.ClientSession | None = None
+        self._get_endpoint: Endpoint | None = None
+        self._get_pool: ConnectionPool | None = None
 
     @classmethod
     def from_kubeconfig(cls, path: str | None = None, context: str | None = None, **kwargs: Any) -> ApiClient:
@@ -175,6 +174,7 @@ class ApiClient:
     def _session_for_loop(self) -> aiohttp.ClientSession:
         # Created lazily so the client can be built outside a running loop.
         if self._session is None or self._session.closed:
+            aiohttp = _import_aiohttp()
             connector = aiohttp.TCPConnector(
                 limit=self.max_connections, ssl=self._ssl if self._ssl is not None else False,
                 keepalive_timeout=30.0,
@@ -184,7 +184,15 @@ class ApiClient:
             )
         return self._session
 
+    def _endpoint(self) -> Endpoint:
+        if self._get_endpoint is None:
+            self._get_endpoint = Endpoint(self.config, self.user_agent, self._ssl)
+        return self._get_endpoint
+
     async def close(self) -> None:
+        if self._get_pool is not None:
+            self._get_pool.close()
+            self._get_pool = None
         if self._session is not None:
             await self._session.close()
             self._session = None
@@ -211,6 +219,7 @@ class ApiClient:
         """One request; the decoded JSON answer (the raw bytes with ``decode=False``, for
         ``pods/log`` and other non-JSON answers), or a typed error."""
         session = self._session_for_loop()
+        aiohttp = _import_aiohttp()
         data = None if body is None else (body if isinstance(body, bytes) else orjson.dumps(body))
         headers = {"Content-Type": content_type} if data is not None else None
         client_timeout = aiohttp.ClientTimeout(total=timeout or self.timeout, connect=self.connect_timeout)
@@ -264,7 +273,30 @@ class ApiClient:
         )
         if continue_token:
             query["continue"] = continue_token
-        return await self.request("GET", resource.path(namespace), query=query)
+        return await self._get_json(resource.path(namespace), query)
+
+    async def _get_json(self, path: str, query: dict[str, str]) -> Any:
+        """A list's GET over the client's own connections (``_http``), bounded by ``timeout``
+        end to end as ``request`` is."""
+        if self._get_pool is None:
+            self._get_pool = ConnectionPool(self._endpoint())
+        response = None
+        try:
+            async with asyncio.timeout(self.timeout):
+                response = await open_get(self._endpoint(), path, query, connect_timeout=self.connect_timeout,
+                                          read_timeout=None, pool=self._get_pool)
+                payload = await response.read_all()
+        except (TimeoutError, OSError, ValueError) as error:
+            raise TransportError(f"GET {path}: {error!r}") from error
+        finally:
+            if response is not None:
+                response.close()  # a no-op once a complete answer gave the connection back
+        if response.status >= 300:  # the API does not redirect: a 3xx is an error here
+            raise error_from_response(response.status, payload)
+        try:
+            return orjson.loads(payload)
+        except orjson.JSONDecodeError as error:
+            raise TransportError(f"GET {path}: answer is not JSON: {error}") from None
 
     async def list_all(self, resource: Resource, *, page_size: int | None = 500, **kwargs: Any) -> Obj:
         """Every page of a list joined into one list object carrying the first page's
@@ -395,7 +427,7 @@ class WatchStream:
         self._path = path
         self._query = query
         self._silence_timeout = silence_timeout
-        self._response: aiohttp.ClientResponse | None = None
+        self._response: HttpResponse | None = None
         self._iterator: AsyncIterator[tuple[str, Obj]] | None = None
 
     async def __aenter__(self) -> WatchStream:
@@ -413,19 +445,16 @@ class WatchStream:
     async def _open(self) -> None:
         if self._response is not None:
             return
-        session = self._client._session_for_loop()
-        timeout = aiohttp.ClientTimeout(total=None, connect=self._client.connect_timeout, sock_read=self._silence_timeout)
+        client = self._client
         try:
-            response = await session.get(
-                self._client.server + self._path, params=self._query, timeout=timeout,
-                server_hostname=self._client.config.tls_server_name,
-            )
-        except (TimeoutError, aiohttp.ClientError, OSError) as error:
+            response = await open_get(client._endpoint(), self._path, self._query,
+                                      connect_timeout=client.connect_timeout, read_timeout=self._silence_timeout)
+        except (TimeoutError, OSError, ValueError) as error:
             raise TransportError(f"watch {self._path}: {error!r}") from error
-        if response.status >= 400:
+        if response.status >= 300:
             try:
-                body = await response.read()
-            except (TimeoutError, aiohttp.ClientError, OSError):
+                body = await response.read_all()
+            except (TimeoutError, OSError, ValueError):
                 body = b""
             response.close()
             raise error_from_response(response.status, body)
@@ -451,7 +480,7 @@ class WatchStream:
         pending = bytearray()
         decode = self._decode
         try:
-            async for chunk in response.content.iter_any():
+            while chunk := await response.read_any():
                 cut = chunk.rfind(b"\n")
                 pending += chunk
                 if cut < 0:
@@ -464,7 +493,7 @@ class WatchStream:
                     yield batch
             if bytes(pending).strip():
                 yield [decode(bytes(pending))]
-        except (TimeoutError, aiohttp.ClientError, OSError) as error:
+        except (TimeoutError, OSError, ValueError) as error:
             raise TransportError(f"watch {self._path}: stream lost: {error!r}") from error
         finally:
             await self.close()

@@ -13,6 +13,7 @@ import math
 import re
 from datetime import datetime
 from fractions import Fraction
+from types import MappingProxyType
 
 import orjson
 
@@ -398,8 +399,8 @@ class PodTemplates:
     first instead of parsing again, and share its compiled native struct (the clone's
     ``template`` points at the entry; ``native`` set on the entry serves every clone whose
     constraints were not changed after the parse, see ClusterBase._with_default_spreading).
-    Only pods without spec.nodeName: a bound pod's spec names its node, so bound pods
-    would fill the cache with entries of one use each."""
+    ``parse`` takes pods to schedule: one with spec.nodeName is parsed on its own (its
+    NodeName filter needs the name compiled in); ``parse_placed`` takes pods on nodes."""
 
     def __init__(self, capacity: int = 1024) -> None:
         self.capacity = capacity
@@ -427,6 +428,38 @@ class PodTemplates:
             parsed.template = template
             return parsed
         return template.copy_for(pod, meta)
+
+    def parse_placed(self, pod) -> ParsedPod:
+        """A pod on a node (bound, or assumed in-process): keyed by its spec without
+        spec.nodeName, so the replicas of one template share one parse whatever their nodes
+        (a cluster's start adds every bound pod), and the entry is the one its pending pods
+        use.  Only for pods counted on nodes: the entry's compiled struct has no nodeName,
+        which only the NodeName filter of the pod being scheduled reads
+        (Cluster._native_pod compiles the entry, never the clone)."""
+        if isinstance(pod, ParsedPod):
+            return pod
+        spec = pod.get("spec") if isinstance(pod, dict) else None
+        meta = pod.get("metadata") if isinstance(pod, dict) else None
+        if not isinstance(spec, dict) or not isinstance(meta, dict) or not spec.get("nodeName"):
+            return parse_pod(pod)
+        node_name = spec["nodeName"]
+        unplaced = dict(spec)
+        del unplaced["nodeName"]
+        try:
+            key = (meta.get("namespace"), _dumps(meta.get("labels")), _dumps(unplaced))
+        except TypeError:  # not JSON (a hand-built dict): parse it as it is
+            return parse_pod(pod)
+        template = self._entries.get(key)
+        if template is None:
+            parsed = parse_pod(pod)
+            if len(self._entries) >= self.capacity:
+                self._entries.clear()
+            template = self._entries[key] = parsed.placed_on("")
+            parsed.template = template
+            return parsed
+        clone = template.copy_for(pod, meta)
+        clone.node_name = node_name
+        return clone
 
 
 def parse_pod(pod) -> ParsedPod:
@@ -460,6 +493,15 @@ def zone_key(labels: dict) -> str:
     return f"{region}:\x00:{zone}"
 
 
+@functools.lru_cache(maxsize=256)
+def _node_allocatable(items: tuple) -> tuple[MappingProxyType, int]:
+    """(counted resources, allowed pods) of a node's allocatable, parsed once for the nodes
+    of one shape (read-only: the nodes that share it must not see each other's changes)."""
+    allocatable = {name: resource_amount(name, q) for name, q in items if name in STANDARD_RESOURCES or is_scalar_resource(name)}
+    pods = allocatable.pop("pods", 0)
+    return MappingProxyType(allocatable), pods
+
+
 class ParsedNode:
     __slots__ = ("allocatable", "allowed_pods", "images", "labels", "name", "taints", "unschedulable", "zone")
 
@@ -469,13 +511,12 @@ class ParsedNode:
         status = node.get("status") or {}
         self.name = meta["name"]
         self.labels = dict(meta.get("labels") or {})
-        self.taints = tuple((t["key"], t.get("value") or "", t["effect"]) for t in spec.get("taints") or ())
+        # Once per node of a cluster's first list: the empty cases skip building generators.
+        taints = spec.get("taints")
+        self.taints = tuple((t["key"], t.get("value") or "", t["effect"]) for t in taints) if taints else ()
         self.unschedulable = bool(spec.get("unschedulable"))
         allocatable = status.get("allocatable") or status.get("capacity") or {}
-        self.allocatable = {
-            name: resource_amount(name, q) for name, q in allocatable.items() if name in STANDARD_RESOURCES or is_scalar_resource(name)
-        }
-        self.allowed_pods = self.allocatable.pop("pods", 0)
+        self.allocatable, self.allowed_pods = _node_allocatable(tuple(allocatable.items()))
         images = []
         for image in status.get("images") or ():
             for name in image.get("names") or ():

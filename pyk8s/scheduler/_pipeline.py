@@ -143,6 +143,7 @@ class PipelinedWriter:
         self._opening: list[asyncio.Future | None] = [None] * connections
         self._round_robin = itertools.cycle(range(connections))
         self._loop: asyncio.AbstractEventLoop | None = None
+        self._generation = 0  # close() counts up: a connection opened across it is closed at once
 
     async def _connection(self, index: int) -> _Connection:
         connection = self._slots[index]
@@ -159,13 +160,23 @@ class PipelinedWriter:
         self._slots[index] = connection
         return connection
 
+    async def connect(self) -> None:
+        """Open every connection now (e.g. while the informers sync), so the first requests
+        do not wait for them and the server does not accept them all at once then.  A
+        connection that cannot be opened is tried again by the send that needs it."""
+        await asyncio.gather(*(self._connection(index) for index in range(len(self._slots))), return_exceptions=True)
+
     async def _open(self) -> _Connection:
         loop = self._loop = asyncio.get_running_loop()  # send() runs on the loop it opened on
+        generation = self._generation
         try:
-            _transport, protocol = await loop.create_connection(
+            transport, protocol = await loop.create_connection(
                 _Connection, self.host, self.port, ssl=self.ssl, server_hostname=self.server_hostname)
         except OSError as error:
             raise TransportError(f"connect {self.host}:{self.port}: {error!r}") from error
+        if generation != self._generation:
+            transport.close()
+            raise TransportError("the writer was closed")
         return protocol
 
     def send(self, method: str, path: str, body: bytes, content_type: str = "application/json") -> asyncio.Future:
@@ -201,3 +212,5 @@ class PipelinedWriter:
             if connection is not None and connection.transport is not None:
                 connection.transport.close()
         self._slots = [None] * len(self._slots)
+        self._opening = [None] * len(self._slots)
+        self._generation += 1

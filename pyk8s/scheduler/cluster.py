@@ -113,19 +113,23 @@ class Cluster(ClusterBase):
                 for sel, namespaces, ns_sel, key, weight in terms]
 
     def _extended(self, amounts: Mapping[str, int]) -> list:
-        out = [(self._resources(n), a) for n, a in amounts.items() if n not in ("cpu", "memory", "ephemeral-storage")]
+        if amounts.keys() <= _STANDARD_SCORE_RESOURCES.keys():
+            return []  # the common node and pod: nothing but cpu and memory
+        out = [(self._resources(n), a) for n, a in amounts.items() if n not in _STANDARD_SCORE_RESOURCES]
         out.sort()
         return out
 
     def _native_pod(self, p: ParsedPod) -> _sched.NativePod:
         # The compiled struct never reads spec.nodeName of a placed pod, so the form built
-        # for scheduling serves for the assumed pod as well.
+        # for scheduling serves for the assumed pod as well.  A template's struct is built
+        # from the entry (no nodeName: PodTemplates.parse_placed hands out clones of it on
+        # nodes), so it serves the template's pending pods too.
         if p.native is None:
             template = p.template
             if template is None:
                 p.native = self._compile(p)
             elif template.native is None:
-                p.native = template.native = self._compile(p)
+                p.native = template.native = self._compile(template)
             else:
                 p.native = template.native
         return p.native
@@ -156,9 +160,10 @@ class Cluster(ClusterBase):
         s = self._strings
         a = n.allocatable
         return (
-            s(n.name), self._pairs(n.labels), [(s(k), self._optional(v), EFFECTS[e]) for k, v, e in n.taints],
+            s(n.name), self._pairs(n.labels),
+            [(s(k), self._optional(v), EFFECTS[e]) for k, v, e in n.taints] if n.taints else [],
             n.unschedulable, (a.get("cpu", 0), a.get("memory", 0), a.get("ephemeral-storage", 0), self._extended(a)),
-            n.allowed_pods, sorted({s(name): size for name, size in n.images}.items()), s(n.zone),
+            n.allowed_pods, sorted({s(name): size for name, size in n.images}.items()) if n.images else [], s(n.zone),
         )
 
     def _configure(self, profile: Profile) -> None:

@@ -131,7 +131,8 @@ class SchedulingQueue:
     # ---- informer side -----------------------------------------------------------------
     def add(self, pod: dict) -> None:
         """A new pending pod (or one seen again after a re-list)."""
-        key = pod_key(pod)
+        meta = pod.get("metadata") or {}
+        key = f"{meta.get('namespace') or 'default'}/{meta.get('name', '')}"  # pod_key, inlined
         existing = self.entries.get(key)
         if existing is not None:
             return self.update(existing.pod, pod)
@@ -188,6 +189,8 @@ class SchedulingQueue:
         and ``predicate`` accepts (all by default) to backoff or active.  Returns how many
         moved."""
         self._move_request_cycle = self._event_cycles[event] = self.scheduling_cycle
+        if not self._waiting_for:
+            return 0  # nothing unschedulable (every node of a cluster's first list comes here)
         moving = [e for events, group in self._waiting_for.items() if events is None or event in events
                   for e in group.values() if predicate is None or predicate(e)]
         return self._move(moving)

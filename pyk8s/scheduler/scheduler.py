@@ -46,6 +46,7 @@ import socket
 import time
 import uuid
 from collections.abc import Mapping
+from typing import TYPE_CHECKING
 
 import orjson
 
@@ -67,6 +68,9 @@ from .queue import (
     DEFAULT_MAX_IN_UNSCHEDULABLE, EXPLANATION_ANNOTATION, QueuedPod, SchedulingQueue, pod_key,
 )
 from .queueing_hints import ClusterEvent, node_update_events
+
+if TYPE_CHECKING:
+    from pyk8s.client._prefetch import ListPrefetch
 
 __all__ = ["Scheduler", "EXPLAIN_ANNOTATION", "EXPLANATION_ANNOTATION"]
 
@@ -119,6 +123,7 @@ class Scheduler(BindPluginsCycle):
         seed: int = 0,
         tune_gc: bool = False,
         registry: Registry | None = None,
+        prefetched_lists: ListPrefetch | None = None,
     ) -> None:
         """``config``: KubeSchedulerConfiguration (dict or YAML); its podInitialBackoffSeconds
         and podMaxBackoffSeconds apply unless given here.  ``preemption_grace_period``: the
@@ -127,7 +132,9 @@ class Scheduler(BindPluginsCycle):
         ``tune_gc``: the scheduler owns its process (the CLI): collect young objects less
         often and exempt the synced caches from the cyclic GC (``gc.freeze``); it changes
         process-wide settings, so it is off for in-process use.  ``registry``: the plugins
-        profiles may name (upstream's out-of-tree registry); the built-ins by default."""
+        profiles may name (upstream's out-of-tree registry); the built-ins by default.
+        ``prefetched_lists``: whole lists requested before the process finished starting
+        (the CLI's), taken by the informers as their first list."""
         if isinstance(config, str):
             import yaml
             config = yaml.safe_load(config) or {}
@@ -170,6 +177,7 @@ class Scheduler(BindPluginsCycle):
         self._leading = asyncio.Event()
         self.elector: LeaderElector | None = None
         self.informers = SharedInformerFactory(client)
+        self.prefetched_lists = prefetched_lists
         self._http_runner = None
         self.bound_port: int | None = None
 
@@ -191,6 +199,10 @@ class Scheduler(BindPluginsCycle):
         if self.metrics_port is not None:
             self._http_runner, self.bound_port = await serve_http(self.metrics, self.metrics_host, self.metrics_port)
         self._start_informers()
+        # Without an election to wait for, the binding and event connections open while the
+        # informers sync (the server has little to do then), not in the first cycles.
+        connecting = [] if self.leader_elect else [
+            asyncio.create_task(writer.connect()) for writer in (self.writer, self.events.writer)]
         try:
             await self.informers.wait_for_cache_sync()
             if self.tune_gc:
@@ -220,6 +232,9 @@ class Scheduler(BindPluginsCycle):
                     task.cancel()
                 await asyncio.gather(stop, lead, return_exceptions=True)
         finally:
+            for task in connecting:
+                task.cancel()
+            await asyncio.gather(*connecting, return_exceptions=True)
             if gc_back_on is not None:
                 gc_back_on.cancel()
                 gc.enable()
@@ -289,13 +304,23 @@ class Scheduler(BindPluginsCycle):
             replica_sets = self.informers.informer(REPLICA_SETS)
             replica_sets.add_event_handler(cluster.add_replica_set, lambda _old, new: cluster.add_replica_set(new),
                                            cluster.remove_replica_set)
+        prefetched, self.prefetched_lists = self.prefetched_lists, None
+        if prefetched is not None:
+            for informer in self.informers.informers:
+                reflector = informer.reflector
+                if reflector.namespace or reflector.label_selector or reflector.field_selector:
+                    continue  # a prefetched list is cluster-wide and unselected
+                fetch = prefetched.take(informer.resource)
+                if fetch is not None:
+                    informer.set_initial_list(fetch)
         self.informers.start()
 
     def _node_added(self, node: dict) -> None:
         self.cluster.add_node(node)
-        name = node["metadata"]["name"]
-        for pod in self._orphans.pop(name, {}).values():
-            self._assigned_pod_upsert(pod)
+        orphans = self._orphans.pop(node["metadata"]["name"], None) if self._orphans else None
+        if orphans:
+            for pod in orphans.values():
+                self._assigned_pod_upsert(pod)
         self.queue.move_all(ClusterEvent.NODE_ADD)
 
     def _node_updated(self, old: dict, new: dict) -> None:
@@ -330,10 +355,15 @@ class Scheduler(BindPluginsCycle):
         return name in self.cluster.profiles
 
     def _pod_added(self, pod: dict) -> None:
-        if (pod.get("spec") or {}).get("nodeName"):
+        # Once per pod of the first list (tens of thousands at a start): _responsible and
+        # the common case of _track_nomination inlined.
+        spec = pod.get("spec") or {}
+        if spec.get("nodeName"):
             self._assigned_pod_upsert(pod)
-        elif self._responsible(pod) and not pod["metadata"].get("deletionTimestamp"):
-            self._track_nomination(pod)
+        elif (spec.get("schedulerName") or "default-scheduler") in self.cluster.profiles \
+                and not pod["metadata"].get("deletionTimestamp"):
+            if self.cluster.nominated or (pod.get("status") or {}).get("nominatedNodeName"):
+                self._track_nomination(pod)
             self.queue.add(pod)
 
     def _pod_updated(self, old: dict, new: dict) -> None:

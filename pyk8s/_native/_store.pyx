@@ -328,13 +328,16 @@ cdef class Watcher:
     def closed(self):
         return self._watcher.get().closed()
 
-    def pop(self, max_events=1024):
+    cdef int _take(self, size_t max_events, vector[WatchEvent]* out) except -1:
         _release_parked()
-        cdef vector[WatchEvent] events
-        cdef size_t limit = max_events
         cdef CWatcher* watcher = self._watcher.get()
         with nogil:
-            watcher.pop(limit, &events)
+            watcher.pop(max_events, out)
+        return 0
+
+    def pop(self, max_events=1024):
+        cdef vector[WatchEvent] events
+        self._take(max_events, &events)
         cdef size_t i
         cdef const CEvent* event
         out = []
@@ -347,12 +350,8 @@ cdef class Watcher:
     def pop_lines(self, max_events=1024):
         # One bytes object for the whole batch, copied straight from the stored objects:
         # no per-event tuple, and each object's bytes copied once rather than thrice.
-        _release_parked()
         cdef vector[WatchEvent] events
-        cdef size_t limit = max_events
-        cdef CWatcher* watcher = self._watcher.get()
-        with nogil:
-            watcher.pop(limit, &events)
+        self._take(max_events, &events)
         cdef size_t n = events.size()
         if n == 0:
             return b"", 0, 0

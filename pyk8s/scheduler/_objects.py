@@ -415,19 +415,7 @@ class PodTemplates:
         meta = pod.get("metadata")
         if not isinstance(meta, dict):
             return parse_pod(pod)
-        try:
-            key = (meta.get("namespace"), _dumps(meta.get("labels")), _dumps(spec))
-        except TypeError:  # not JSON (a hand-built dict): parse it as it is
-            return parse_pod(pod)
-        template = self._entries.get(key)
-        if template is None:
-            parsed = parse_pod(pod)
-            if len(self._entries) >= self.capacity:
-                self._entries.clear()
-            template = self._entries[key] = parsed.placed_on(parsed.node_name)
-            parsed.template = template
-            return parsed
-        return template.copy_for(pod, meta)
+        return self._shared(pod, meta, spec, "")
 
     def parse_placed(self, pod) -> ParsedPod:
         """A pod on a node (bound, or assumed in-process): keyed by its spec without
@@ -442,11 +430,15 @@ class PodTemplates:
         meta = pod.get("metadata") if isinstance(pod, dict) else None
         if not isinstance(spec, dict) or not isinstance(meta, dict) or not spec.get("nodeName"):
             return parse_pod(pod)
-        node_name = spec["nodeName"]
         unplaced = dict(spec)
-        del unplaced["nodeName"]
+        node_name = unplaced.pop("nodeName")
+        return self._shared(pod, meta, unplaced, node_name)
+
+    def _shared(self, pod: dict, meta: dict, unplaced_spec: dict, node_name: str) -> ParsedPod:
+        """``pod`` from the entry of (namespace, labels, ``unplaced_spec``), made on first
+        use; the entry itself is on no node."""
         try:
-            key = (meta.get("namespace"), _dumps(meta.get("labels")), _dumps(unplaced))
+            key = (meta.get("namespace"), _dumps(meta.get("labels")), _dumps(unplaced_spec))
         except TypeError:  # not JSON (a hand-built dict): parse it as it is
             return parse_pod(pod)
         template = self._entries.get(key)
@@ -458,7 +450,8 @@ class PodTemplates:
             parsed.template = template
             return parsed
         clone = template.copy_for(pod, meta)
-        clone.node_name = node_name
+        if node_name:
+            clone.node_name = node_name
         return clone
 
 

@@ -136,6 +136,7 @@ class PipelinedWriter:
         self.port = url.port or (443 if url.scheme == "https" else 80)
         self.ssl = client.config.ssl_context() if url.scheme == "https" else None
         self.server_hostname = client.config.tls_server_name or (self.host if self.ssl else None)
+        self.connect_timeout = client.connect_timeout
         host_header = url.netloc.encode()
         extra = "".join(f"{k}: {v}\r\n" for k, v in client.config.auth_headers().items()).encode()
         self._head_suffix = b"Host: " + host_header + b"\r\nUser-Agent: pyk8s-scheduler\r\nAccept: application/json\r\n" + extra
@@ -170,9 +171,12 @@ class PipelinedWriter:
         loop = self._loop = asyncio.get_running_loop()  # send() runs on the loop it opened on
         generation = self._generation
         try:
-            transport, protocol = await loop.create_connection(
-                _Connection, self.host, self.port, ssl=self.ssl, server_hostname=self.server_hostname)
-        except OSError as error:
+            # The client's connect timeout, TLS handshake included: a server that accepts
+            # and then says nothing fails these requests (the next send opens anew).
+            async with asyncio.timeout(self.connect_timeout):
+                transport, protocol = await loop.create_connection(
+                    _Connection, self.host, self.port, ssl=self.ssl, server_hostname=self.server_hostname)
+        except (OSError, TimeoutError) as error:
             raise TransportError(f"connect {self.host}:{self.port}: {error!r}") from error
         if generation != self._generation:
             transport.close()

@@ -224,8 +224,12 @@ class SchedulingQueue:
             wait = idle_wait
             if self._backoff:
                 wait = min(wait, max(0.0, self._backoff[0][0] - self.clock()))
+            # asyncio.timeout, not wait_for: on Python 3.11 wait_for can swallow a
+            # cancellation that arrives as the wakeup fires, and the scheduling loop would
+            # then keep running after being stopped.
             try:
-                await asyncio.wait_for(self._wakeup.wait(), wait)
+                async with asyncio.timeout(wait):
+                    await self._wakeup.wait()
             except TimeoutError:
                 pass
         return None

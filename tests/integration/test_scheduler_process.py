@@ -583,3 +583,33 @@ def test_pipelined_writer_parses_split_and_chunked_answers():
             lost.result()
 
     run(scenario())
+
+
+def test_pipelined_connect_gives_up_after_the_client_connect_timeout():
+    """A server that accepts but never finishes the TLS handshake fails the requests after
+    the ApiClient's connect timeout instead of leaving them waiting for ever."""
+    import socket
+    import time
+
+    from pyk8s.scheduler._pipeline import PipelinedWriter
+
+    silent = socket.socket()
+    silent.bind(("127.0.0.1", 0))
+    silent.listen(4)
+    port = silent.getsockname()[1]
+
+    async def scenario():
+        async with ApiClient(f"https://127.0.0.1:{port}", connect_timeout=0.3) as client:
+            writer = PipelinedWriter(client, connections=1)
+            started = time.monotonic()
+            try:
+                with pytest.raises(TransportError):
+                    await writer.request("GET", "/api/v1/namespaces", b"")
+            finally:
+                writer.close()
+            return time.monotonic() - started
+
+    try:
+        assert run(scenario()) < 5
+    finally:
+        silent.close()

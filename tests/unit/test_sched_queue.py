@@ -401,3 +401,19 @@ def test_node_update_events(old, new, events):
     from pyk8s.scheduler.queueing_hints import node_update_events
 
     assert node_update_events(parse_node(old), parse_node(new)) == events
+
+
+def test_cancelling_pop_as_a_pod_arrives_stops_it():
+    # The scheduling loop is stopped by cancelling its pop; a pod added in the same loop
+    # turn must not swallow that (Python 3.11's wait_for returned the pod instead, and the
+    # loop kept scheduling after the scheduler was stopped).
+    async def scenario():
+        queue = SchedulingQueue()
+        popping = asyncio.create_task(queue.pop())
+        await asyncio.sleep(0)  # the pop now waits for a wakeup
+        queue.add(pod("arrives"))
+        popping.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await popping
+
+    asyncio.run(scenario())

@@ -5,7 +5,8 @@ answer may be megabytes: neither needs a general HTTP client, and importing aioh
 component ~0.1 s of CPU at every start, before its informers can sync.  The other verbs keep
 aiohttp (``_rest``), imported at their first use.
 
-``HttpResponse.read_any`` gives the body as it arrives (de-chunked, what has arrived, up to
+``ResponseParser`` (h11 doing the framing) turns what the socket brings into the body, de-chunked,
+piece by piece as it arrives.  ``HttpResponse.read_any`` gives the body as it arrives (de-chunked, what has arrived, up to
 ~256 KiB per call); reading pauses the socket when a slow consumer leaves more than a few
 megabytes unread.  Timeouts: ``connect_timeout`` for the connection (TLS handshake included), then
 each wait for data (the head included) may last ``read_timeout`` at most.
@@ -15,13 +16,97 @@ from __future__ import annotations
 
 import asyncio
 
-from pyk8s.client._wire import Endpoint, ResponseParser
+import h11
 
-__all__ = ["HttpResponse", "open_get", "ConnectionPool"]
+from pyk8s.client._wire import Endpoint
+
+__all__ = ["ConnectionPool", "HttpResponse", "ResponseParser", "open_get"]
 
 _PAUSE_ABOVE = 8 << 20  # unread body bytes at which the socket stops being read
 _READ_SIZE = 256 << 10  # about this much per read_any: a watch's batches stay bounded
 _IDLE_CONNECTIONS = 4  # kept open per client for the next list
+_MAX_HEAD = 1 << 20  # a response head (status line and headers) larger than this is refused
+_SENT_HEADERS = [("Host", "pyk8s")]
+
+
+class ResponseParser:
+    """Feed it the bytes of the answer to one GET as they arrive (``feed``, then ``eof`` when
+    the connection ends); h11 does the framing (interim answers, sized, chunked or until-close
+    bodies, trailers).  ``status`` and ``headers`` (lower-case names) are set once the head is
+    in; ``take()`` returns the body received so far, de-chunked; ``complete`` turns true at
+    the body's end.  Malformed input raises ValueError."""
+
+    __slots__ = ("status", "headers", "complete", "keep_alive", "buffered", "_pieces", "_connection")
+
+    def __init__(self) -> None:
+        self.status = 0
+        self.headers: dict[str, str] = {}
+        self.complete = False
+        self.keep_alive = False
+        self.buffered = 0  # body bytes received and not taken yet
+        self._pieces: list = []
+        # The request goes out as Endpoint.get_request's bytes; h11 is told that a GET was
+        # sent, so that it reads what follows as that GET's answer.
+        connection = self._connection = h11.Connection(h11.CLIENT, max_incomplete_event_size=_MAX_HEAD)
+        connection.send(h11.Request(method="GET", target="/", headers=_SENT_HEADERS))
+        connection.send(h11.EndOfMessage())
+
+    @property
+    def head_received(self) -> bool:
+        return self.status != 0
+
+    def take(self, limit: int | None = None) -> bytes:
+        """The body received so far, or about ``limit`` bytes of it (whole pieces as they
+        arrived, so a watch's consumer takes what a few reads brought rather than
+        everything a slow turn let pile up)."""
+        pieces = self._pieces
+        if limit is None or self.buffered <= limit:
+            self._pieces, self.buffered = [], 0
+        else:
+            size = count = 0
+            while size < limit:
+                size += len(pieces[count])
+                count += 1
+            self._pieces, pieces = pieces[count:], pieces[:count]
+            self.buffered -= size
+        return bytes(pieces[0]) if len(pieces) == 1 else b"".join(pieces)
+
+    def eof(self) -> None:
+        """The connection ended: that ends a body read until close; any other unfinished
+        response stays incomplete."""
+        self.keep_alive = False
+        try:
+            self._connection.receive_data(b"")
+            self._read_events()
+        except ValueError:
+            pass  # cut short: stays incomplete, and the caller says so
+
+    def feed(self, data: bytes) -> None:
+        self._connection.receive_data(data)
+        self._read_events()
+
+    def _read_events(self) -> None:
+        connection = self._connection
+        pieces = self._pieces
+        try:
+            while True:
+                event = connection.next_event()
+                kind = type(event)
+                if kind is h11.Data:
+                    pieces.append(event.data)
+                    self.buffered += len(event.data)
+                elif kind is h11.Response:
+                    self.status = event.status_code
+                    self.headers = {name.decode("latin-1"): value.decode("latin-1") for name, value in event.headers}
+                elif kind is h11.EndOfMessage:
+                    self.complete = True
+                    # Both sides DONE (not MUST_CLOSE): the connection may carry another GET.
+                    self.keep_alive = connection.our_state is h11.DONE and connection.their_state is h11.DONE
+                    return
+                elif kind is not h11.InformationalResponse:  # NEED_DATA, PAUSED, ConnectionClosed
+                    return
+        except h11.RemoteProtocolError as error:
+            raise ValueError(f"malformed HTTP answer: {error}") from None
 
 
 class _GetProtocol(asyncio.Protocol):

@@ -12,8 +12,9 @@ watch starting from that resourceVersion as after any list.
 A prefetched list is whole (no ``limit``): one consistent read, as upstream's informers
 get theirs from the API server's watch cache (``resourceVersion=0`` ignores ``limit``).
 
-Imports here are the standard library's lightest and ``_wire``: asyncio and orjson are
-imported by the time a list is taken.
+Imports here are the standard library's lightest and ``_wire``; http.client, which reads
+the answers, is imported by the threads once their requests are out, and asyncio and
+orjson by the time a list is taken.
 """
 
 from __future__ import annotations
@@ -26,7 +27,7 @@ from typing import Any
 
 from pyk8s.client._config import ClientConfig
 from pyk8s.client._resources import Resource
-from pyk8s.client._wire import Endpoint, ResponseParser
+from pyk8s.client._wire import Endpoint
 
 __all__ = ["ListPrefetch"]
 
@@ -34,7 +35,8 @@ _RECEIVE_BUFFER = 8 << 20  # lets the server hand over a large list without wait
 
 
 def _fetch(endpoint: Endpoint, request: bytes, connect_timeout: float, timeout: float) -> tuple[int, bytes]:
-    """One GET over a blocking socket: (status, body)."""
+    """One GET over a blocking socket: (status, body).  The request leaves before http.client,
+    which reads the answer, is imported (the import then overlaps the server's work)."""
     raw = socket.create_connection((endpoint.host, endpoint.port), timeout=connect_timeout)
     try:
         raw.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
@@ -44,16 +46,14 @@ def _fetch(endpoint: Endpoint, request: bytes, connect_timeout: float, timeout: 
             sock = endpoint.ssl.wrap_socket(raw, server_hostname=endpoint.server_hostname)
         sock.settimeout(timeout)
         sock.sendall(request)
-        parser = ResponseParser()
-        while not parser.complete:
-            data = sock.recv(1 << 20)
-            if not data:
-                parser.eof()
-                if not parser.complete:
-                    raise ConnectionResetError("connection closed before the end of the response")
-                break
-            parser.feed(data)
-        return parser.status, parser.take()
+        import http.client
+
+        response = http.client.HTTPResponse(sock, method="GET")
+        try:
+            response.begin()
+            return response.status, response.read()
+        finally:
+            response.close()
     finally:
         raw.close()
 
@@ -101,6 +101,7 @@ class ListPrefetch:
 async def _listed(path: str, future: Future) -> dict:
     """The list, or the error the client's own list would have raised."""
     import asyncio
+    from http.client import HTTPException
 
     import orjson
 
@@ -108,7 +109,7 @@ async def _listed(path: str, future: Future) -> dict:
 
     try:
         status, payload = await asyncio.wrap_future(future)
-    except (OSError, ValueError) as error:
+    except (OSError, ValueError, HTTPException) as error:
         raise TransportError(f"GET {path}: {error!r}") from error
     if status >= 300:
         raise error_from_response(status, payload)

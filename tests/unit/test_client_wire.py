@@ -1,5 +1,5 @@
-"""The informers' HTTP/1.1 GET (pyk8s.client._wire / _http): the response parser fed in every
-possible split, and the asyncio transport against scripted servers (keep-alive reuse, a
+"""The informers' HTTP/1.1 GET (pyk8s.client._wire / _http): the response parser (h11
+underneath) fed in every possible split, and the asyncio transport against scripted servers (keep-alive reuse, a
 connection the server closed while idle, an answer without Content-Length, a silent watch)."""
 
 from __future__ import annotations
@@ -9,7 +9,8 @@ import asyncio
 import pytest
 
 from pyk8s.client import PODS, ApiClient, ClientConfig, TransportError
-from pyk8s.client._wire import Endpoint, ResponseParser
+from pyk8s.client._http import ResponseParser
+from pyk8s.client._wire import Endpoint
 
 
 def feed_split(response: bytes, cuts: list[int]) -> ResponseParser:

@@ -6,11 +6,12 @@ honours), and a server the bundle does not vouch for is still refused."""
 from __future__ import annotations
 
 import os
-import shutil
 import subprocess
 import sys
 
 import pytest
+
+from pkihelpers import make_pki
 
 # A fresh interpreter: aiohttp must not have been imported before pyk8s.client imports it
 # (at the first verb that needs it, as here).
@@ -46,23 +47,10 @@ asyncio.run(main(sys.argv[1]))
 '''
 
 
-def openssl(*args: str, cwd) -> None:
-    subprocess.run(["openssl", *args], cwd=cwd, check=True, capture_output=True)
-
 
 @pytest.fixture(scope="module")
 def pki(tmp_path_factory):
-    if shutil.which("openssl") is None:
-        pytest.fail("the openssl CLI is needed (.ci/run installs it)")
-    d = tmp_path_factory.mktemp("deferred-pki")
-    openssl("req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes",
-            "-keyout", "ca.key", "-out", "ca.crt", "-days", "1", "-subj", "/CN=test-ca", cwd=d)
-    (d / "san.ext").write_text("subjectAltName=IP:127.0.0.1\n")
-    openssl("req", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes", "-keyout", "server.key",
-            "-out", "server.csr", "-subj", "/CN=127.0.0.1", cwd=d)
-    openssl("x509", "-req", "-in", "server.csr", "-CA", "ca.crt", "-CAkey", "ca.key", "-CAcreateserial",
-            "-out", "server.crt", "-days", "1", "-extfile", "san.ext", cwd=d)
-    return d
+    return make_pki(tmp_path_factory.mktemp("deferred-pki"))
 
 
 def run_check(pki, env_extra: dict[str, str]) -> list[str]:

@@ -7,9 +7,6 @@ from __future__ import annotations
 
 import asyncio
 import base64
-import shutil
-import ssl
-import subprocess
 
 import orjson
 import pytest
@@ -18,35 +15,19 @@ import yaml
 from pyk8s.client import NAMESPACES, ApiClient, TransportError, load_kubeconfig
 from pyk8s.client._prefetch import ListPrefetch
 
+from pkihelpers import make_pki, server_context
 
-def openssl(*args: str, cwd) -> None:
-    subprocess.run(["openssl", *args], cwd=cwd, check=True, capture_output=True)
 
 
 @pytest.fixture(scope="module")
 def pki(tmp_path_factory):
-    """A CA, a server certificate for 127.0.0.1 and a client certificate, all signed by the CA."""
-    if shutil.which("openssl") is None:
-        pytest.fail("the openssl CLI is needed (.ci/run installs it)")
-    d = tmp_path_factory.mktemp("get-pki")
-    openssl("req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes", "-keyout", "ca.key",
-            "-out", "ca.crt", "-days", "1", "-subj", "/CN=test-ca", cwd=d)
-    (d / "san.ext").write_text("subjectAltName=IP:127.0.0.1\n")
-    for name, subject in (("server", "/CN=127.0.0.1"), ("client", "/CN=admin/O=system:masters")):
-        openssl("req", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes", "-keyout", f"{name}.key",
-                "-out", f"{name}.csr", "-subj", subject, cwd=d)
-        extra = ["-extfile", "san.ext"] if name == "server" else []
-        openssl("x509", "-req", "-in", f"{name}.csr", "-CA", "ca.crt", "-CAkey", "ca.key", "-CAcreateserial",
-                "-out", f"{name}.crt", "-days", "1", *extra, cwd=d)
-    return d
+    return make_pki(tmp_path_factory.mktemp("get-pki"))
 
 
 async def tls_server(pki):
     """A list answer (or, for ?watch=true, one event) carrying the request's Authorization
     header and the client certificate's CN."""
-    context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH, cafile=str(pki / "ca.crt"))
-    context.load_cert_chain(str(pki / "server.crt"), str(pki / "server.key"))
-    context.verify_mode = ssl.CERT_REQUIRED
+    context = server_context(pki)
 
     async def handle(reader, writer):
         try:

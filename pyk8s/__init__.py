@@ -6,8 +6,9 @@ points.  Everything else lives in modules that may change.
 
 from __future__ import annotations
 
-import importlib
 from typing import TYPE_CHECKING
+
+from pyk8s._lazy import lazy_exports
 
 if TYPE_CHECKING:
     from pyk8s.models import (
@@ -40,17 +41,7 @@ _LAZY = {
 }
 
 
-def __getattr__(name: str):
-    module = _LAZY.get(name)
-    if module is None:
-        raise AttributeError(f"module 'pyk8s' has no attribute {name!r}")
-    value = getattr(importlib.import_module(module), name)
-    globals()[name] = value
-    return value
-
-
-def __dir__() -> list[str]:
-    return sorted(set(globals()) | set(_LAZY))
+__getattr__, __dir__ = lazy_exports(__name__, _LAZY, globals())
 
 
 __version__ = "0.1.0"

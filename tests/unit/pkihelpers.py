@@ -37,3 +37,19 @@ def server_context(pki: pathlib.Path) -> ssl.SSLContext:
     context.load_cert_chain(str(pki / "server.crt"), str(pki / "server.key"))
     context.verify_mode = ssl.CERT_REQUIRED
     return context
+
+
+async def read_request(reader, writer) -> tuple[str, dict[str, str], str] | None:
+    """A TLS test server's view of one request: (request line, headers, the client
+    certificate's CN), or None when the client went away first."""
+    import asyncio
+
+    try:
+        head = await reader.readuntil(b"\r\n\r\n")
+    except (asyncio.IncompleteReadError, ConnectionError):
+        writer.close()
+        return None
+    lines = head.decode().split("\r\n")
+    headers = dict(line.split(": ", 1) for line in lines[1:] if ": " in line)
+    peer = writer.get_extra_info("peercert") or {}
+    return lines[0], headers, dict(x[0] for x in peer.get("subject", ()))["commonName"]

@@ -15,7 +15,7 @@ import yaml
 from pyk8s.client import NAMESPACES, ApiClient, TransportError, load_kubeconfig
 from pyk8s.client._prefetch import ListPrefetch
 
-from pkihelpers import make_pki, server_context
+from pkihelpers import make_pki, read_request, server_context
 
 
 
@@ -30,16 +30,12 @@ async def tls_server(pki):
     context = server_context(pki)
 
     async def handle(reader, writer):
-        try:
-            head = await reader.readuntil(b"\r\n\r\n")
-        except (asyncio.IncompleteReadError, ConnectionError):
-            writer.close()
+        request = await read_request(reader, writer)
+        if request is None:
             return
-        lines = head.decode().split("\r\n")
-        headers = dict(line.split(": ", 1) for line in lines[1:] if ": " in line)
-        peer = writer.get_extra_info("peercert") or {}
-        seen = {"authorization": headers.get("Authorization"), "cn": dict(x[0] for x in peer.get("subject", ()))["commonName"]}
-        if "watch=true" in lines[0]:
+        request_line, headers, common_name = request
+        seen = {"authorization": headers.get("Authorization"), "cn": common_name}
+        if "watch=true" in request_line:
             line = orjson.dumps({"type": "ADDED", "object": {"metadata": {"name": "x", "resourceVersion": "2"}, "seen": seen}}) + b"\n"
             writer.write(b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n%x\r\n%s\r\n0\r\n\r\n" % (len(line), line))
         else:

@@ -14,7 +14,7 @@ import yaml
 
 from pyk8s.client import NAMESPACES, ApiClient, TransportError
 
-from pkihelpers import make_pki, server_context
+from pkihelpers import make_pki, read_request, server_context
 
 # Certificates are made with the openssl CLI, which .ci/run installs when it is missing.
 
@@ -30,16 +30,10 @@ async def tls_server(pki):
     context = server_context(pki)
 
     async def handle(reader, writer):
-        try:
-            head = await reader.readuntil(b"\r\n\r\n")
-        except (asyncio.IncompleteReadError, ConnectionError):
-            writer.close()
+        request = await read_request(reader, writer)
+        if request is None:
             return
-        headers = dict(
-            line.split(": ", 1) for line in head.decode().split("\r\n")[1:] if ": " in line
-        )
-        peer = writer.get_extra_info("peercert") or {}
-        common_name = dict(x[0] for x in peer.get("subject", ()))["commonName"]
+        _request_line, headers, common_name = request
         body = orjson.dumps({"authorization": headers.get("Authorization"), "cn": common_name})
         writer.write(b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: %d\r\n\r\n" % len(body) + body)
         await writer.drain()

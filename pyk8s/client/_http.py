@@ -5,18 +5,20 @@ answer may be megabytes: neither needs a general HTTP client, and importing aioh
 component ~0.1 s of CPU at every start, before its informers can sync.  The other verbs keep
 aiohttp (``_rest``), imported at their first use.
 
-``ResponseParser`` (h11 doing the framing) turns what the socket brings into the body, de-chunked,
-piece by piece as it arrives.  ``HttpResponse.read_any`` gives the body as it arrives (de-chunked, what has arrived, up to
-~256 KiB per call); reading pauses the socket when a slow consumer leaves more than a few
-megabytes unread.  Timeouts: ``connect_timeout`` for the connection (TLS handshake included), then
-each wait for data (the head included) may last ``read_timeout`` at most.
+``ResponseParser`` (llhttp, through httptools, doing the framing: a watch event is one chunk,
+and a pure-Python parser cost several microseconds of each) turns what the socket brings
+into the body, de-chunked, piece by piece as it arrives.  ``HttpResponse.read_any`` gives
+the body as it arrives (what has arrived, up to ~256 KiB per call); reading pauses the
+socket when a slow consumer leaves more than a few megabytes unread.  Timeouts:
+``connect_timeout`` for the connection (TLS handshake included), then each wait for data
+(the head included) may last ``read_timeout`` at most.
 """
 
 from __future__ import annotations
 
 import asyncio
 
-import h11
+import httptools
 
 from pyk8s.client._wire import Endpoint
 
@@ -31,12 +33,13 @@ _SENT_HEADERS = [("Host", "pyk8s")]
 
 class ResponseParser:
     """Feed it the bytes of the answer to one GET as they arrive (``feed``, then ``eof`` when
-    the connection ends); h11 does the framing (interim answers, sized, chunked or until-close
-    bodies, trailers).  ``status`` and ``headers`` (lower-case names) are set once the head is
-    in; ``take()`` returns the body received so far, de-chunked; ``complete`` turns true at
-    the body's end.  Malformed input raises ValueError."""
+    the connection ends); llhttp (through httptools) does the framing: interim answers, sized,
+    chunked or until-close bodies, trailers.  ``status`` and ``headers`` (lower-case names)
+    are set once the head is in; ``take()`` returns the body received so far, de-chunked;
+    ``complete`` turns true at the body's end.  Malformed input raises ValueError."""
 
-    __slots__ = ("status", "headers", "complete", "keep_alive", "buffered", "_pieces", "_connection")
+    __slots__ = ("status", "headers", "complete", "keep_alive", "buffered", "_pieces", "_parser", "_head",
+                 "_head_size", "_until_close", "_failed")
 
     def __init__(self) -> None:
         self.status = 0
@@ -45,11 +48,11 @@ class ResponseParser:
         self.keep_alive = False
         self.buffered = 0  # body bytes received and not taken yet
         self._pieces: list = []
-        # The request goes out as Endpoint.get_request's bytes; h11 is told that a GET was
-        # sent, so that it reads what follows as that GET's answer.
-        connection = self._connection = h11.Connection(h11.CLIENT, max_incomplete_event_size=_MAX_HEAD)
-        connection.send(h11.Request(method="GET", target="/", headers=_SENT_HEADERS))
-        connection.send(h11.EndOfMessage())
+        self._head: dict[str, str] = {}  # the headers of the answer being read
+        self._head_size = 0  # bytes fed before the head was complete (bounded by _MAX_HEAD)
+        self._until_close = False  # a body framed by neither length nor chunks: ends with the connection
+        self._failed: ValueError | None = None
+        self._parser = httptools.HttpResponseParser(self)
 
     @property
     def head_received(self) -> bool:
@@ -75,38 +78,56 @@ class ResponseParser:
         """The connection ended: that ends a body read until close; any other unfinished
         response stays incomplete."""
         self.keep_alive = False
-        try:
-            self._connection.receive_data(b"")
-            self._read_events()
-        except ValueError:
-            pass  # cut short: stays incomplete, and the caller says so
+        if self._until_close and self._failed is None:
+            self.complete = True
 
     def feed(self, data: bytes) -> None:
-        self._connection.receive_data(data)
-        self._read_events()
-
-    def _read_events(self) -> None:
-        connection = self._connection
-        pieces = self._pieces
+        if self.complete or self._failed is not None:
+            if self._failed is not None:
+                raise self._failed
+            return  # what follows the answer is not part of it
+        if not self.status:
+            self._head_size += len(data)
         try:
-            while True:
-                event = connection.next_event()
-                kind = type(event)
-                if kind is h11.Data:
-                    pieces.append(event.data)
-                    self.buffered += len(event.data)
-                elif kind is h11.Response:
-                    self.status = event.status_code
-                    self.headers = {name.decode("latin-1"): value.decode("latin-1") for name, value in event.headers}
-                elif kind is h11.EndOfMessage:
-                    self.complete = True
-                    # Both sides DONE (not MUST_CLOSE): the connection may carry another GET.
-                    self.keep_alive = connection.our_state is h11.DONE and connection.their_state is h11.DONE
-                    return
-                elif kind is not h11.InformationalResponse:  # NEED_DATA, PAUSED, ConnectionClosed
-                    return
-        except h11.RemoteProtocolError as error:
-            raise ValueError(f"malformed HTTP answer: {error}") from None
+            self._parser.feed_data(data)
+        except httptools.HttpParserError as error:
+            if self.complete:
+                return  # the bytes after the answer's end started something else
+            self._failed = ValueError(f"malformed HTTP answer: {error}")
+            raise self._failed from None
+        if not self.status and self._head_size > _MAX_HEAD:
+            self._failed = ValueError("malformed HTTP answer: response head too large")
+            raise self._failed
+
+    # -- llhttp's callbacks ---------------------------------------------------------------
+
+    def on_message_begin(self) -> None:
+        self._head = {}
+
+    def on_header(self, name: bytes, value: bytes) -> None:
+        key = name.decode("latin-1").lower()
+        text = value.decode("latin-1")
+        # Repeated fields are one comma-separated list (RFC 9110 5.3).
+        self._head[key] = f"{self._head[key]}, {text}" if key in self._head else text
+
+    def on_headers_complete(self) -> None:
+        status = self._parser.get_status_code()
+        if status < 200 or self.complete:
+            return  # an interim answer (100 Continue): the real one follows
+        self.status = status
+        self.headers = self._head
+        self._until_close = (status not in (204, 304) and "content-length" not in self._head
+                             and "transfer-encoding" not in self._head)
+
+    def on_body(self, body: bytes) -> None:
+        if not self.complete:
+            self._pieces.append(body)
+            self.buffered += len(body)
+
+    def on_message_complete(self) -> None:
+        if self.status and not self.complete:
+            self.complete = True
+            self.keep_alive = self._parser.should_keep_alive()
 
 
 class _GetProtocol(asyncio.Protocol):

@@ -2,7 +2,7 @@
 
 Nothing here needs more than the standard library's URL helpers, so a process can send its
 first lists (``_prefetch``) before it has imported an event loop or an HTTP parser; the
-answers are read by http.client there and by h11 in the asyncio transport (``_http``).
+answers are read by http.client there and by llhttp (httptools) in the asyncio transport (``_http``).
 """
 
 from __future__ import annotations

@@ -3,8 +3,8 @@
 Each pod costs the scheduler a ``pods/binding`` POST and an Event POST.  Through a general
 client (aiohttp) each request costs ~150-200 us of the scheduler's CPU, more than the
 scheduling algorithm itself; here requests are written back to back on persistent
-connections and their answers parsed in order (HTTP/1.1 pipelining), for a few tens of
-microseconds each.  Requests made in one turn of the event loop leave in one write per
+connections and their answers parsed in order (HTTP/1.1 pipelining; llhttp, through
+httptools, reads them), for a few tens of microseconds each.  Requests made in one turn of the event loop leave in one write per
 connection.  The server works on one request per connection at a time, so the callers
 open dozens of connections: the server then takes a batch of requests per wakeup, which
 costs it (and this side) far less per request than a few deep pipelines.
@@ -24,13 +24,12 @@ import functools
 import itertools
 from urllib.parse import urlsplit
 
+import httptools
+
 from pyk8s.client import ApiClient, TransportError
 from pyk8s.client._errors import error_from_response
 
 __all__ = ["PipelinedWriter", "answer"]
-
-_HEADER_END = b"\r\n\r\n"
-
 
 @functools.lru_cache(maxsize=64)
 def _ascii(text: str) -> bytes:
@@ -47,12 +46,17 @@ def answer(future: asyncio.Future) -> bytes:
 
 
 class _Connection(asyncio.Protocol):
+    """One pipelined connection: requests go out in order, and llhttp (httptools) reads the
+    answers in the same order, each resolving the oldest waiting future."""
+
     def __init__(self) -> None:
         self.transport: asyncio.Transport | None = None
         self.waiting: collections.deque[asyncio.Future] = collections.deque()
-        self.buffer = bytearray()
         self.closed = False
         self.outgoing: list[bytes] = []  # requests of this loop turn, not yet written
+        self._parser = httptools.HttpResponseParser(self)
+        self._status = 0
+        self._body: list[bytes] = []
 
     def queue(self, request: bytes, future: asyncio.Future, loop: asyncio.AbstractEventLoop) -> None:
         if not self.outgoing:
@@ -77,56 +81,33 @@ class _Connection(asyncio.Protocol):
                 future.set_exception(TransportError(f"connection lost: {exc!r}"))
 
     def data_received(self, data: bytes) -> None:
-        buffer = self.buffer
-        buffer += data
-        waiting = self.waiting
-        offset = 0
-        while waiting:
-            parsed = _parse_one(buffer, offset)
-            if parsed is None:
-                break
-            offset, answer = parsed
-            future = waiting.popleft()
+        try:
+            self._parser.feed_data(data)
+        except httptools.HttpParserError as error:
+            # Nothing after a broken answer can be matched with its request: the waiting
+            # ones fail as on a lost connection, and the next send opens a new one.
+            self.closed = True
+            self.transport.close()
+            self.connection_lost(ValueError(f"malformed HTTP answer: {error}"))
+
+    # -- llhttp's callbacks, in order for each answer --------------------------------------
+
+    def on_headers_complete(self) -> None:
+        self._status = self._parser.get_status_code()
+
+    def on_body(self, body: bytes) -> None:
+        self._body.append(body)
+
+    def on_message_complete(self) -> None:
+        status = self._status
+        if status < 200:
+            return  # an interim answer (100 Continue): the real one follows
+        pieces, self._body = self._body, []
+        body = pieces[0] if len(pieces) == 1 else b"".join(pieces)
+        if self.waiting:
+            future = self.waiting.popleft()
             if not future.done():
-                future.set_result(answer)
-        if offset:
-            del buffer[:offset]  # once per read: a batch of answers is not shifted per answer
-
-
-def _parse_one(buffer: bytearray, offset: int):
-    """One complete response at ``offset`` as (offset after it, (status, body)), or None if
-    incomplete."""
-    end = buffer.find(_HEADER_END, offset)
-    if end < 0:
-        return None
-    head = bytes(buffer[offset:end])
-    status = int(head[9:12])
-    start = end + 4
-    position = head.find(b"\r\ncontent-length: ")  # granian (hyper) writes it so
-    if position < 0:
-        head = head.lower()
-        position = head.find(b"\r\ncontent-length:")
-    if position >= 0:
-        line_end = head.find(b"\r\n", position + 2)
-        length = int(head[position + 17: line_end if line_end >= 0 else len(head)])
-        if len(buffer) < start + length:
-            return None
-        return start + length, (status, bytes(buffer[start:start + length]))
-    if b"\r\ntransfer-encoding: chunked" in head.lower():
-        body, cursor = bytearray(), start
-        while True:
-            size_end = buffer.find(b"\r\n", cursor)
-            if size_end < 0:
-                return None
-            size = int(bytes(buffer[cursor:size_end]).split(b";")[0], 16)
-            chunk_start = size_end + 2
-            if len(buffer) < chunk_start + size + 2:
-                return None
-            if size == 0:
-                return chunk_start + 2, (status, bytes(body))
-            body += buffer[chunk_start:chunk_start + size]
-            cursor = chunk_start + size + 2
-    return start, (status, b"")  # no body (204, or a bodiless error)
+                future.set_result((status, body))
 
 
 class PipelinedWriter:

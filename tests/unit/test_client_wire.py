@@ -1,6 +1,7 @@
-"""The informers' HTTP/1.1 GET (pyk8s.client._wire / _http): the response parser (h11
-underneath) fed in every possible split, and the asyncio transport against scripted servers (keep-alive reuse, a
-connection the server closed while idle, an answer without Content-Length, a silent watch)."""
+"""The informers' HTTP/1.1 GET (pyk8s.client._wire / _http): the response parser (llhttp
+underneath) fed in every possible split, and the asyncio transport against scripted servers
+(keep-alive reuse, a connection the server closed while idle, an answer without
+Content-Length, a silent watch)."""
 
 from __future__ import annotations
 

@@ -73,6 +73,8 @@ class Indexer:
         self._indexers: dict[str, IndexFunc] = {NAMESPACE_INDEX: namespace_index}
         # index name -> value -> keys filed under it
         self._indices: dict[str, dict[str, set[str]]] = {NAMESPACE_INDEX: {}}
+        # The indexers besides the namespace one, which ``upsert`` files inline.
+        self._other_indexers: tuple[tuple[str, IndexFunc], ...] = ()
         if indexers:
             self.add_indexers(indexers)
 
@@ -88,6 +90,7 @@ class Indexer:
                 for value in func(obj):
                     index.setdefault(value, set()).add(key)
             self._indices[name] = index
+        self._other_indexers = tuple((name, func) for name, func in self._indexers.items() if name != NAMESPACE_INDEX)
 
     # -- reads -----------------------------------------------------------------------------
 
@@ -127,15 +130,31 @@ class Indexer:
 
     def upsert(self, obj: Obj) -> Obj | None:
         """Store ``obj``; the object it replaced, if any."""
-        key = object_key(obj)
-        old = self._items.get(key)
-        self._items[key] = obj
+        # Once per watch event: object_key and namespace_index inlined.
+        metadata = obj.get("metadata") or {}
+        namespace = metadata.get("namespace")
+        obj_name = metadata.get("name") or ""
+        key = f"{namespace}/{obj_name}" if namespace else obj_name
+        items = self._items
+        old = items.get(key)
+        items[key] = obj
         if old is None:
-            self._index(key, obj)
+            if namespace:
+                by_namespace = self._indices[NAMESPACE_INDEX]
+                keys = by_namespace.get(namespace)
+                if keys is None:
+                    by_namespace[namespace] = {key}
+                else:
+                    keys.add(key)
+            for name, func in self._other_indexers:
+                index = self._indices[name]
+                for value in func(obj):
+                    index.setdefault(value, set()).add(key)
             return None
-        # An update mostly leaves the index values alone (the namespace never changes):
-        # only the indices whose values changed are touched.
-        for name, func in self._indexers.items():
+        # An update mostly leaves the index values alone: only the indices whose values
+        # changed are touched.  The namespace index never is: the key holds the namespace,
+        # so the object it replaced had the same one.
+        for name, func in self._other_indexers:
             before, after = func(old), func(obj)
             if before == after:
                 continue
@@ -185,12 +204,6 @@ class Indexer:
                 for value in func(obj):
                     index.setdefault(value, set()).add(key)
             self._indices[name] = index
-
-    def _index(self, key: str, obj: Obj) -> None:
-        for name, func in self._indexers.items():
-            index = self._indices[name]
-            for value in func(obj):
-                index.setdefault(value, set()).add(key)
 
     def _unindex(self, key: str, obj: Obj) -> None:
         for name, func in self._indexers.items():

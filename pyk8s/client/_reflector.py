@@ -179,6 +179,7 @@ class Reflector:
         loop = asyncio.get_running_loop()
         opened = loop.time()
         delivered = 0
+        apply = self._apply
         async with stream:
             async for batch in stream.batches():
                 for event_type, obj in batch:
@@ -190,7 +191,7 @@ class Reflector:
                     delivered += 1
                     resource_version = (obj.get("metadata") or {}).get("resourceVersion")
                     if event_type != "BOOKMARK":
-                        self._apply(event_type, obj)
+                        apply(event_type, obj)
                     if resource_version:
                         self.resource_version = resource_version
         # client-go's "very short watch": a server ending watches at once, with nothing in

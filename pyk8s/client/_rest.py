@@ -99,6 +99,7 @@ def _import_aiohttp():
 __all__ = ["ApiClient", "Resource", "PatchType", "WatchStream"]
 
 Obj = dict[str, Any]
+_loads = orjson.loads
 
 
 class PatchType(str, enum.Enum):
@@ -475,28 +476,41 @@ class WatchStream:
         delivers dozens per read; one resumption of the consumer per read, not per event)."""
         await self._open()
         response = self._response
-        # Only the new chunk is searched for a line end, so an object spread over many
-        # chunks costs linear time.
+        # A busy watch's reads end at a line end (the server writes whole events), so each
+        # read is split as it is, with no copy; a line cut by a read is assembled in
+        # ``pending``, and only the new data is searched for line ends, so an object spread
+        # over many reads costs linear time.
         pending = bytearray()
-        decode = self._decode
+        decode_lines = self._decode_lines
         try:
             while chunk := await response.read_any():
-                cut = chunk.rfind(b"\n")
-                pending += chunk
-                if cut < 0:
+                lines = chunk.split(b"\n")
+                tail = lines.pop()  # after the last line end: the start of an unfinished line
+                if not lines:
+                    pending += tail
                     continue
-                cut += len(pending) - len(chunk)
-                complete = bytes(pending[:cut])
-                del pending[:cut + 1]
-                batch = [decode(line) for line in complete.split(b"\n") if line.strip()]
+                if pending:
+                    pending += lines[0]
+                    lines[0] = bytes(pending)
+                    pending.clear()
+                if tail:
+                    pending += tail
+                batch = decode_lines(lines)
                 if batch:
                     yield batch
             if bytes(pending).strip():
-                yield [decode(bytes(pending))]
+                yield [self._decode(bytes(pending))]
         except (TimeoutError, OSError, ValueError) as error:
             raise TransportError(f"watch {self._path}: stream lost: {error!r}") from error
         finally:
             await self.close()
+
+    def _decode_lines(self, lines: list[bytes]) -> list[tuple[str, Obj]]:
+        """The events of complete lines (blank ones skipped)."""
+        try:
+            return [(event["type"], event["object"]) for line in lines if line.strip() for event in [_loads(line)]]
+        except (orjson.JSONDecodeError, KeyError, TypeError) as error:
+            raise TransportError(f"watch {self._path}: malformed event line: {error}") from None
 
     def _decode(self, line: bytes) -> tuple[str, Obj]:
         try:

@@ -260,9 +260,11 @@ class ClusterBase:
         except KeyError:
             raise SchedulingInputError(f"no profile for schedulerName {name!r}") from None
 
-    def schedule_one(self, pod: Mapping, *, explain: bool = False) -> ScheduleResult:
-        """Run PreFilter, Filter and Score for one pod and choose a node; changes nothing."""
-        profile = self.profile_for(pod)
+    def schedule_one(self, pod: Mapping, *, explain: bool = False, profile: Profile | None = None) -> ScheduleResult:
+        """Run PreFilter, Filter and Score for one pod and choose a node; changes nothing.
+        ``profile``: ``profile_for(pod)``, when the caller has it already."""
+        if profile is None:
+            profile = self.profile_for(pod)
         parsed = self._with_default_spreading(self._templates.parse(pod), pod, profile)
         self._last_scheduled = (pod, parsed)
         state: dict = {}

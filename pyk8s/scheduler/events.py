@@ -146,10 +146,12 @@ class EventRecorder:
             self._dropped(item, error)
             return
         self.posted += 1
-        self._recent[correlation] = (name, count)
-        self._recent.move_to_end(correlation)
-        if len(self._recent) > _RECENT:
-            self._recent.popitem(last=False)
+        recent = self._recent
+        if correlation in recent:  # a repeat: it becomes the most recent
+            recent.move_to_end(correlation)
+        recent[correlation] = (name, count)  # a new key goes last by itself
+        if len(recent) > _RECENT:
+            recent.popitem(last=False)
 
     def _dropped(self, item: tuple, error) -> None:
         # Events are best effort (upstream retries a few times, then drops).

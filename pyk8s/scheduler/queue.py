@@ -74,7 +74,7 @@ def _scheduling_relevant(pod: Mapping) -> tuple:
     return (meta.get("labels"), annotations, pod.get("spec"))
 
 
-@dataclass(eq=False)
+@dataclass(eq=False, slots=True)
 class QueuedPod:
     """Upstream's QueuedPodInfo: the newest object plus the queue's bookkeeping."""
 
@@ -283,6 +283,8 @@ class SchedulingQueue:
             del self.entries[key]
 
     def flush_backoff(self) -> int:
+        if not self._backoff:
+            return 0  # every pop asks: the clock is read only when something backs off
         now = self.clock()
         moved = 0
         while self._backoff and self._backoff[0][0] <= now:

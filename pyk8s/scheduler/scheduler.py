@@ -373,7 +373,9 @@ class Scheduler(BindPluginsCycle):
                 self.queue.delete(key)
                 self._condition_sent.pop(key, None)
                 self.cluster.remove_nominated_pod(key)
-            self._assigned_pod_upsert(new, old)
+                self._assigned_pod_upsert(new, old, key)
+            else:
+                self._assigned_pod_upsert(new, old)
         elif self._responsible(new):
             if new["metadata"].get("deletionTimestamp"):
                 self.queue.delete(new)
@@ -417,8 +419,9 @@ class Scheduler(BindPluginsCycle):
             self.cluster.remove_pod(key)
             self.queue.move_all(ClusterEvent.ASSIGNED_POD_DELETE)
 
-    def _assigned_pod_upsert(self, pod: dict, old: dict | None = None) -> None:
-        key = pod_key(pod)
+    def _assigned_pod_upsert(self, pod: dict, old: dict | None = None, key: str | None = None) -> None:
+        if key is None:
+            key = pod_key(pod)
         node = pod["spec"]["nodeName"]
         if (pod.get("status") or {}).get("phase") in _TERMINAL_PHASES:
             # A finished pod frees its node (upstream's scheduler does not cache them).
@@ -482,7 +485,7 @@ class Scheduler(BindPluginsCycle):
         explain = self.explain or annotations.get(EXPLAIN_ANNOTATION) == "true"
         try:
             profile = self.cluster.profile_for(pod)
-            result = self.cluster.schedule_one(pod, explain=explain)
+            result = self.cluster.schedule_one(pod, explain=explain, profile=profile)
         except SchedulingInputError as error:
             self.metrics.observe_attempt("error", (pod.get("spec") or {}).get("schedulerName") or "default-scheduler",
                                          time.perf_counter() - started)

@@ -22,6 +22,7 @@ __all__ = [
     "validate_finalizers",
     "validate_metadata_update",
     "deletion_marks",
+    "drop_empty_metadata",
 ]
 
 # Upstream's names.SimpleNameGenerator alphabet: no vowels (no words), no confusable digits.
@@ -44,32 +45,37 @@ def now_rfc3339() -> str:
 
 
 _UUID_BATCH = 4096
-# The pool is kept as hex text: a uid is slices of it plus the version and variant digits.
-_random_pool = ""
-_random_offset = 0
 # RFC 4122 variant: the top two bits of the 17th hex digit are 10, so it is one of 8, 9, a, b.
 _VARIANT_DIGIT = {digit: "89ab"[int(digit, 16) & 3] for digit in "0123456789abcdef"}
+# Uids made ahead, a batch at a time from one ``getrandom`` (taken from the end).
+_uids: list[str] = []
 
 
 def _reset_random_pool() -> None:
-    global _random_pool, _random_offset
-    _random_pool, _random_offset = "", 0
+    _uids.clear()
 
 
 # A forked child (granian's worker) must not reuse the parent's random bytes.
 os.register_at_fork(after_in_child=_reset_random_pool)
 
 
+def _uid_batch() -> list[str]:
+    pool = os.urandom(16 * _UUID_BATCH).hex()
+    variant = _VARIANT_DIGIT
+    return [
+        f"{h[:8]}-{h[8:12]}-4{h[13:16]}-{variant[h[16]]}{h[17:20]}-{h[20:]}"
+        for h in (pool[start : start + 32] for start in range(0, len(pool), 32))
+    ]
+
+
 def new_uid() -> str:
     """A random (version 4) UUID string.  Random bytes are drawn from the OS in batches:
     one ``getrandom`` per 4096 objects rather than one per object."""
-    global _random_pool, _random_offset
-    start = _random_offset
-    if start >= len(_random_pool):
-        _random_pool, start = os.urandom(16 * _UUID_BATCH).hex(), 0
-    _random_offset = start + 32
-    h = _random_pool[start : start + 32]
-    return f"{h[:8]}-{h[8:12]}-4{h[13:16]}-{_VARIANT_DIGIT[h[16]]}{h[17:20]}-{h[20:]}"
+    try:
+        return _uids.pop()
+    except IndexError:
+        _uids.extend(_uid_batch())
+        return _uids.pop()
 
 
 def generate_name(base: str) -> str:
@@ -84,7 +90,7 @@ def generate_name(base: str) -> str:
 _OMIT_EMPTY = ("labels", "annotations", "finalizers", "ownerReferences", "managedFields")
 
 
-def _drop_empty(meta: dict[str, Any]) -> None:
+def drop_empty_metadata(meta: dict[str, Any]) -> None:
     for key in _OMIT_EMPTY:
         if key in meta and not meta[key]:  # present and empty
             del meta[key]
@@ -109,7 +115,7 @@ def stamp_create(obj: dict[str, Any], namespace: str) -> None:
     if "selfLink" in meta:
         del meta["selfLink"]
     meta["resourceVersion"] = ""
-    _drop_empty(meta)
+    drop_empty_metadata(meta)
 
 
 def stamp_update(obj: dict[str, Any], old: dict[str, Any], main_resource: bool = True) -> None:
@@ -145,7 +151,7 @@ def stamp_update(obj: dict[str, Any], old: dict[str, Any], main_resource: bool =
     if "selfLink" in meta:
         del meta["selfLink"]
     meta["resourceVersion"] = ""
-    _drop_empty(meta)
+    drop_empty_metadata(meta)
 
 
 def rfc3339_after(seconds: int) -> str:

@@ -182,7 +182,10 @@ class APIServer:
         """Serve a non-watch request.  Never raises.  ``accept`` and ``if_none_match`` are
         those request headers (content negotiation; OpenAPI's ETags)."""
         started = perf_counter()
-        found = self._route(path)
+        # The memo's hit inline (most requests); ``_route`` for the rest.
+        found = self._routes.get(path, False)
+        if found is False or self._routes_registered != len(self.registry):
+            found = self._route(path)
         try:
             if method == "GET":
                 response = self._serve(method, path, query_string, content_type, body, accept, found, if_none_match)
@@ -383,6 +386,8 @@ class APIServer:
     def _check_content_type(content_type: str | None, body: bytes) -> bytes:
         """The body of a POST/PUT/DELETE as JSON: JSON (or no Content-Type) as sent, YAML
         and protobuf converted (pyk8s.api.patch.json_body); 415 for anything else."""
+        if not content_type or content_type == JSON_MEDIA_TYPE:
+            return body  # the usual header, exactly: its media type is itself
         media = _media_type(content_type)
         if media == JSON_MEDIA_TYPE or not media:
             return body  # what check_body_type accepts and json_body passes through unchanged

@@ -38,7 +38,7 @@ from pyk8s.apiserver.routing import Route
 from pyk8s.apiserver.write_options import DeleteOptions, delete_options, write_options
 from pyk8s.store import ExpiredError, FutureRevisionError, Storage, WriteStatus, encode_template
 
-__all__ = ["ResourceHandlers", "CONTINUE_EXPIRED_MESSAGE"]
+__all__ = ["ResourceHandlers", "CONTINUE_EXPIRED_MESSAGE", "MAX_RETRIES", "encode_object", "with_warnings"]
 
 CONTINUE_EXPIRED_MESSAGE = (
     "The provided continue parameter is too old to display a consistent list result. You can start a new "
@@ -46,7 +46,7 @@ CONTINUE_EXPIRED_MESSAGE = (
 )
 # An unconditional update or patch re-reads and retries when a concurrent write wins the
 # compare-and-swap, as upstream's GuaranteedUpdate does; bounded so a hot key cannot spin us.
-_MAX_RETRIES = 16
+MAX_RETRIES = 16
 # Attempts at a fresh generated name when the last one was taken.
 _GENERATE_NAME_ATTEMPTS = 8
 
@@ -57,7 +57,7 @@ Reply = tuple
 Obj = dict[str, Any]
 
 
-def _encode(obj: Obj) -> tuple[bytes, int]:
+def encode_object(obj: Obj) -> tuple[bytes, int]:
     try:
         return encode_template(obj)
     except orjson.JSONEncodeError as exc:
@@ -269,7 +269,7 @@ class ResourceHandlers:
                     if self.store.get(resource.plural, namespace, name) is not None:
                         raise errors.already_exists(resource.plural, name, resource.group)
                     return _dry_run_bytes(obj, "")
-                data, offset = _encode(obj)
+                data, offset = encode_object(obj)
                 fields = known.fields if known is not None else resource.fields(obj)
                 result = self.store.create(resource.plural, namespace, name, data, offset, meta.get("labels"), fields)
                 if result.status is WriteStatus.OK:
@@ -380,7 +380,7 @@ class ResourceHandlers:
         for a specific resourceVersion (then a mismatch is its 409)."""
         resource = route.resource
         store = self.store
-        for _ in range(_MAX_RETRIES):
+        for _ in range(MAX_RETRIES):
             found = store.get(resource.plural, route.namespace, route.name)
             if found is None:
                 raise errors.not_found(resource.plural, route.name, resource.group)
@@ -394,8 +394,7 @@ class ResourceHandlers:
                 self.admission.add_default_tolerations(obj)
             stamp_update(obj, old, not route.subresource)
             meta, old_meta = obj["metadata"], old.get("metadata") or {}
-            # pods/binding checks its one change itself (a bound pod's spec is otherwise immutable).
-            causes = resource.validate_update(obj, old) if route.subresource != "binding" else []
+            causes = resource.validate_update(obj, old)
             causes += validate_metadata_update(meta, old_meta)
             if causes:
                 raise self._invalid(resource, obj, causes)
@@ -430,7 +429,7 @@ class ResourceHandlers:
             try:
                 if dry_run:
                     return 200, _dry_run_bytes(obj, str(old_revision))
-                data, offset = _encode(obj)
+                data, offset = encode_object(obj)
                 # An update that changes nothing writes nothing (no new revision, no event).
                 # The lengths are compared first: most updates change the size, and then
                 # the object with its revision filled in need not be built.
@@ -476,7 +475,7 @@ class ResourceHandlers:
         if resource is NAMESPACES:
             self.admission.check_namespace_delete(name)
         store = self.store
-        for _ in range(_MAX_RETRIES):
+        for _ in range(MAX_RETRIES):
             found = store.get(resource.plural, namespace, name)
             if found is None:
                 raise errors.not_found(resource.plural, name, resource.group)
@@ -503,7 +502,7 @@ class ResourceHandlers:
             if marked == old or options.dry_run:
                 return 200, old_bytes if marked == old else _dry_run_bytes(marked, str(revision))
             marked["metadata"]["resourceVersion"] = ""
-            data, offset = _encode(marked)
+            data, offset = encode_object(marked)
             result = store.update(
                 resource.plural, namespace, name, data, offset, marked["metadata"].get("labels"), resource.fields(marked), revision
             )

@@ -14,12 +14,13 @@ from pyk8s.api import errors
 from pyk8s.api.errors import bad_request, invalid_value, required
 from pyk8s.api.kinds import PODS
 from pyk8s.api.kinds.workloads import selector_string
-from pyk8s.api.meta import now_rfc3339
+from pyk8s.api.meta import drop_empty_metadata, now_rfc3339, validate_metadata_update
 from pyk8s.api.patch import MERGE_PATCH, parse_patch
-from pyk8s.apiserver.handlers import ResourceHandlers, with_warnings
+from pyk8s.apiserver.handlers import MAX_RETRIES, ResourceHandlers, encode_object, with_warnings
 from pyk8s.apiserver.options import parse_resource_version
 from pyk8s.apiserver.routing import Route
 from pyk8s.apiserver.write_options import DeleteOptions, delete_options, write_options
+from pyk8s.store import WriteStatus
 
 __all__ = ["Subresources", "SCALE_GVK"]
 
@@ -149,39 +150,74 @@ class Subresources:
         if causes:
             raise errors.invalid("Binding", route.name, causes)
         annotations = meta.get("annotations") if isinstance(meta.get("annotations"), dict) else {}
+        # The binding's uid and resourceVersion are preconditions on the pod.
         uid = meta.get("uid") or ""
-
-        def apply(old: Obj, old_bytes: bytes) -> Obj:
-            # A new object sharing what the binding does not touch with ``old`` (which the
-            # update only reads) rather than a second decode of the stored bytes.
-            pod = dict(old)
-            pod_meta = pod["metadata"] = dict(old.get("metadata") or {})
-            spec = pod["spec"] = dict(old.get("spec") or {})
+        expected_version = meta.get("resourceVersion") or ""
+        # Upstream's setPodNodeAndMetadata: a GuaranteedUpdate straight on storage, with no
+        # update strategy (so the generation stays) and no validation of the pod; done here
+        # on the one decoded copy, changed in place (a binding is one of the three writes of
+        # every scheduled pod).
+        resource = route.resource
+        store = self.store
+        namespace, name = route.namespace, route.name
+        for _ in range(MAX_RETRIES):
+            found = store.get(resource.plural, namespace, name)
+            if found is None:
+                raise errors.not_found(resource.plural, name, resource.group)
+            old_bytes, old_revision = found
+            pod = orjson.loads(old_bytes)
+            # Assigning a key a dict already holds keeps its place: the key order, and so
+            # the stored bytes, are those of the generic path's copies.
+            pod_meta = pod["metadata"] = pod.get("metadata") or {}
+            spec = pod["spec"] = pod.get("spec") or {}
             if uid and uid != pod_meta.get("uid"):
                 raise errors.conflict(
-                    "pods/binding", route.name,
+                    "pods/binding", name,
                     f"Precondition failed: UID in precondition: {uid}, UID in object meta: {pod_meta.get('uid')}",
                 )
             if pod_meta.get("deletionTimestamp"):
-                raise errors.conflict("pods/binding", route.name, f"pod {route.name} is being deleted, cannot be assigned to a host")
-            if spec.get("nodeName"):
+                raise errors.conflict("pods/binding", name, f"pod {name} is being deleted, cannot be assigned to a host")
+            if expected_version and expected_version != str(old_revision):
                 raise errors.conflict(
-                    "pods/binding", route.name, f'pod {route.name} is already assigned to node "{spec["nodeName"]}"'
+                    "pods/binding", name,
+                    f"Precondition failed: ResourceVersion in precondition: {expected_version}, "
+                    f"ResourceVersion in object meta: {old_revision}",
                 )
+            if spec.get("nodeName"):
+                raise errors.conflict("pods/binding", name, f'pod {name} is already assigned to node "{spec["nodeName"]}"')
+            if spec.get("schedulingGates"):  # a pod not ready for scheduling
+                raise errors.conflict("pods/binding", name, f"pod {name} has non-empty .spec.schedulingGates")
             spec["nodeName"] = node
             if annotations:
                 pod_meta["annotations"] = {**(pod_meta.get("annotations") or {}), **annotations}
-            status = pod["status"] = dict(old.get("status") or {})
+            status = pod["status"] = pod.get("status") or {}
             conditions = status.get("conditions")
             # A pod being bound has usually no conditions yet (no list to filter).
             conditions = [c for c in conditions if c.get("type") != "PodScheduled"] if conditions else []
             conditions.append({"type": "PodScheduled", "status": "True", "lastProbeTime": None, "lastTransitionTime": now_rfc3339()})
             status["conditions"] = conditions
-            return pod
-
-        # The binding writes spec and status at once: a subresource of its own kind.
-        self.handlers._guaranteed_update(route, apply, 0, options.dry_run)
-        return 201, _CREATED_BYTES
+            if "selfLink" in pod_meta:
+                del pod_meta["selfLink"]
+            pod_meta["resourceVersion"] = ""
+            drop_empty_metadata(pod_meta)
+            # The uid and finalizers are the stored ones and the pod is not being deleted,
+            # so the stored metadata is its own "old" for ValidateObjectMetaUpdate.
+            causes = validate_metadata_update(pod_meta, pod_meta)
+            if causes:
+                raise errors.invalid(
+                    resource.kind, pod_meta.get("name") or pod_meta.get("generateName", ""), causes, resource.group
+                )
+            if options.dry_run:
+                return 201, _CREATED_BYTES
+            data, offset = encode_object(pod)
+            result = store.update(
+                resource.plural, namespace, name, data, offset, pod_meta.get("labels"), resource.fields(pod), old_revision
+            )
+            if result.status is WriteStatus.OK:
+                return 201, _CREATED_BYTES
+            if result.status is WriteStatus.NOT_FOUND:
+                raise errors.not_found(resource.plural, name, resource.group)
+        raise errors.conflict(resource.plural, name, group=resource.group)
 
     # -- pods/eviction -------------------------------------------------------------------
 

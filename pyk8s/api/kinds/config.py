@@ -270,23 +270,49 @@ _EVENT_FIELDS = tuple(name for name, _key in _INVOLVED_FIELDS) + ("reason", "rep
 def event_fields(event: Obj) -> dict[str, str]:
     """The selectable fields that have a value.  An empty one is left out: the store
     compares a field it was not given as "" (the storage protocol), so selection is the
-    same, and every pair given costs the store an index entry."""
+    same, and every pair given costs the store an index entry.  Written out field by
+    field (the order of _EVENT_FIELDS): every event create computes them."""
     get = event.get
-    involved = (get("involvedObject") or {}).get
+    involved = get("involvedObject") or _EMPTY
     fields = {}
-    for name, key in _INVOLVED_FIELDS:
-        value = involved(key, "")
+    if involved:
+        value = involved.get("kind", "")
         if value != "":
-            fields[name] = value
-    for name, value in (
-        ("reason", get("reason", "")),
-        ("reportingComponent", get("reportingComponent", "")),
-        ("source", (get("source") or {}).get("component", "")),
-        ("type", get("type", "")),
-    ):
+            fields["involvedObject.kind"] = value
+        value = involved.get("namespace", "")
         if value != "":
-            fields[name] = value
+            fields["involvedObject.namespace"] = value
+        value = involved.get("name", "")
+        if value != "":
+            fields["involvedObject.name"] = value
+        value = involved.get("uid", "")
+        if value != "":
+            fields["involvedObject.uid"] = value
+        value = involved.get("apiVersion", "")
+        if value != "":
+            fields["involvedObject.apiVersion"] = value
+        value = involved.get("resourceVersion", "")
+        if value != "":
+            fields["involvedObject.resourceVersion"] = value
+        value = involved.get("fieldPath", "")
+        if value != "":
+            fields["involvedObject.fieldPath"] = value
+    value = get("reason", "")
+    if value != "":
+        fields["reason"] = value
+    value = get("reportingComponent", "")
+    if value != "":
+        fields["reportingComponent"] = value
+    value = (get("source") or _EMPTY).get("component", "")
+    if value != "":
+        fields["source"] = value
+    value = get("type", "")
+    if value != "":
+        fields["type"] = value
     return fields
+
+
+_EMPTY: Obj = {}
 
 
 EVENTS = ResourceDef(

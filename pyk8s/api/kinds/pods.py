@@ -296,23 +296,36 @@ def pod_fields(pod: Obj) -> dict[str, str]:
     """The selectable fields that have a value.  An empty one is left out: the store
     compares a field it was not given as "" (the storage protocol), so selection is the
     same, and every pair given costs the store an index entry (a new pod has no node, IP
-    or nomination yet)."""
-    spec = (pod.get("spec") or {}).get
-    status = (pod.get("status") or {}).get
+    or nomination yet).  Written out field by field: every pod write computes them."""
+    spec = (pod.get("spec") or _EMPTY).get
+    status = (pod.get("status") or _EMPTY).get
     fields = {}
-    for name, value in (
-        ("spec.nodeName", spec("nodeName", "")),
-        ("spec.restartPolicy", spec("restartPolicy", "")),
-        ("spec.schedulerName", spec("schedulerName", "")),
-        ("spec.serviceAccountName", spec("serviceAccountName", "")),
-        ("spec.hostNetwork", "true" if spec("hostNetwork") else "false"),
-        ("status.phase", status("phase", "")),
-        ("status.podIP", status("podIP", "")),
-        ("status.nominatedNodeName", status("nominatedNodeName", "")),
-    ):
-        if value != "":
-            fields[name] = value
+    value = spec("nodeName", "")
+    if value != "":
+        fields["spec.nodeName"] = value
+    value = spec("restartPolicy", "")
+    if value != "":
+        fields["spec.restartPolicy"] = value
+    value = spec("schedulerName", "")
+    if value != "":
+        fields["spec.schedulerName"] = value
+    value = spec("serviceAccountName", "")
+    if value != "":
+        fields["spec.serviceAccountName"] = value
+    fields["spec.hostNetwork"] = "true" if spec("hostNetwork") else "false"
+    value = status("phase", "")
+    if value != "":
+        fields["status.phase"] = value
+    value = status("podIP", "")
+    if value != "":
+        fields["status.podIP"] = value
+    value = status("nominatedNodeName", "")
+    if value != "":
+        fields["status.nominatedNodeName"] = value
     return fields
+
+
+_EMPTY: Obj = {}
 
 
 PODS = ResourceDef(

@@ -2,6 +2,7 @@
 // first failing plugin, as upstream's framework does; reasons are constants.
 #include <algorithm>
 #include <climits>
+#include <type_traits>
 
 #include "scheduler.h"
 
@@ -151,10 +152,64 @@ void Scheduler::prefilter(const PodSpec& pod) {
   for (const auto& term : pod.required_affinity) pod_matches_own_affinity_ = pod_matches_own_affinity_ && term_matches(term, pod);
 }
 
-bool Scheduler::filter_plugin(uint8_t plugin, const PodSpec& pod, int32_t node, NodeStatus& status) const {
-  status.plugin = plugin;
-  const LabelPairs& labels = table_.labels_[node];
+namespace {
+
+// Calls f(std::integral_constant<uint8_t, P>{}) for the Filter plugin P == plugin: one
+// switch, so that each plugin's kernel is compiled for its constant.
+template <typename F>
+decltype(auto) with_filter_plugin(uint8_t plugin, F&& f) {
   switch (plugin) {
+    case kNodeUnschedulable: return f(std::integral_constant<uint8_t, kNodeUnschedulable>{});
+    case kNodeName: return f(std::integral_constant<uint8_t, kNodeName>{});
+    case kTaintToleration: return f(std::integral_constant<uint8_t, kTaintToleration>{});
+    case kNodeAffinity: return f(std::integral_constant<uint8_t, kNodeAffinity>{});
+    case kNodePorts: return f(std::integral_constant<uint8_t, kNodePorts>{});
+    case kNodeResourcesFit: return f(std::integral_constant<uint8_t, kNodeResourcesFit>{});
+    case kPodTopologySpread: return f(std::integral_constant<uint8_t, kPodTopologySpread>{});
+    case kInterPodAffinity: return f(std::integral_constant<uint8_t, kInterPodAffinity>{});
+    default: return f(std::integral_constant<uint8_t, kPluginCount>{});  // not a Filter: passes
+  }
+}
+
+}  // namespace
+
+bool Scheduler::filter_plugin(uint8_t plugin, const PodSpec& pod, int32_t node, NodeStatus& status) const {
+  const bool passed = with_filter_plugin(plugin, [&](auto p) { return filter_one<decltype(p)::value>(pod, node, status); });
+  if (!passed) status.plugin = plugin;
+  return passed;
+}
+
+template <uint8_t kPlugin>
+int32_t Scheduler::filter_survivors(const PodSpec& pod, const int32_t* nodes, NodeStatus* statuses, int32_t alive) const {
+  int32_t* positions = batch_alive_.data();
+  int32_t kept = 0;
+  for (int32_t j = 0; j < alive; ++j) {
+    const int32_t i = positions[j];
+    if (filter_one<kPlugin>(pod, nodes[i], statuses[i])) {
+      positions[kept++] = i;
+    } else {
+      statuses[i].plugin = kPlugin;
+    }
+  }
+  return kept;
+}
+
+void Scheduler::filter_batch(const PodSpec& pod, const int32_t* nodes, int32_t n, NodeStatus* statuses) const {
+  if (int32_t(batch_alive_.size()) < n) batch_alive_.resize(size_t(n));
+  for (int32_t i = 0; i < n; ++i) {
+    statuses[i] = NodeStatus();
+    batch_alive_[size_t(i)] = i;
+  }
+  int32_t alive = n;
+  for (uint8_t plugin : active_filters_) {
+    alive = with_filter_plugin(plugin, [&](auto p) { return filter_survivors<decltype(p)::value>(pod, nodes, statuses, alive); });
+    if (alive == 0) break;
+  }
+}
+
+template <uint8_t kPlugin>
+bool Scheduler::filter_one(const PodSpec& pod, int32_t node, NodeStatus& status) const {
+  switch (kPlugin) {
     case kNodeUnschedulable: {
       if (!table_.unschedulable_[node]) return true;
       Taint unschedulable{config_.unschedulable_taint_key, kNoId, TaintEffect::NoSchedule};
@@ -227,6 +282,7 @@ bool Scheduler::filter_plugin(uint8_t plugin, const PodSpec& pod, int32_t node, 
     }
     case kPodTopologySpread: {
       if (!spread_active_) return true;
+      const LabelPairs& labels = table_.labels_[node];
       for (size_t i = 0; i < spread_constraints_.size(); ++i) {
         const SpreadConstraint& c = *spread_constraints_[i];
         Id value = label_value(labels, c.topology_key);
@@ -245,6 +301,7 @@ bool Scheduler::filter_plugin(uint8_t plugin, const PodSpec& pod, int32_t node, 
     }
     case kInterPodAffinity: {
       if (!inter_pod_active_) return true;
+      const LabelPairs& labels = table_.labels_[node];
       // Required affinity: every term's key on the node, and a matching pod in each
       // domain, unless no pod anywhere matches and the pod matches its own terms.
       bool pods_exist = true;

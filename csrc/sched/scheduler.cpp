@@ -104,21 +104,36 @@ ScheduleResult Scheduler::schedule(const PodSpec& pod, bool explain, int32_t sel
   statuses_.clear();
   int32_t evaluated = 0;
   int32_t index = next_start_;  // walks the order from the rotating start, wrapping once
-  for (; evaluated < num_all && int32_t(feasible_.size()) < to_find; ++evaluated) {
-    int32_t node = order[index];
-    if (++index == num_all) index = 0;
-    NodeStatus status = filter(pod, node);
-    if (status.reason == kPass) {
-      feasible_.push_back(node);
-    } else {
-      statuses_.push_back({node, status});
+  // Nodes are filtered a run at a time (filter_batch), and then taken in order exactly as
+  // one at a time: the walk stops at the node that makes enough feasible, and the rest
+  // of its run counts as not evaluated (Filter changes nothing, so nothing is undone).
+  while (evaluated < num_all && int32_t(feasible_.size()) < to_find) {
+    const int32_t wanted = to_find - int32_t(feasible_.size());
+    const int32_t run = std::min({std::max(wanted, kMinFilterRun), kMaxFilterRun, num_all - evaluated});
+    batch_nodes_.resize(size_t(run));
+    batch_statuses_.resize(size_t(run));
+    for (int32_t i = 0, at = index; i < run; ++i) {
+      batch_nodes_[size_t(i)] = order[at];
+      if (++at == num_all) at = 0;
     }
-    if (explain) {
-      result.evaluated_nodes.push_back(node);
-      result.statuses.push_back(status);
-      if (status.fit_bits & kExtended) {
-        result.extended_shortfalls.push_back({node, {}});
-        insufficient_extended(pod, node, result.extended_shortfalls.back().second);
+    filter_batch(pod, batch_nodes_.data(), run, batch_statuses_.data());
+    for (int32_t i = 0; i < run && int32_t(feasible_.size()) < to_find; ++i) {
+      ++evaluated;
+      if (++index == num_all) index = 0;
+      const int32_t node = batch_nodes_[size_t(i)];
+      const NodeStatus& status = batch_statuses_[size_t(i)];
+      if (status.reason == kPass) {
+        feasible_.push_back(node);
+      } else {
+        statuses_.push_back({node, status});
+      }
+      if (explain) {
+        result.evaluated_nodes.push_back(node);
+        result.statuses.push_back(status);
+        if (status.fit_bits & kExtended) {
+          result.extended_shortfalls.push_back({node, {}});
+          insufficient_extended(pod, node, result.extended_shortfalls.back().second);
+        }
       }
     }
   }
@@ -145,24 +160,28 @@ ScheduleResult Scheduler::schedule(const PodSpec& pod, bool explain, int32_t sel
   for (size_t p = 0; p < config_.scores.size(); ++p) {
     auto& out = raw_scores_[p];
     score_plugin(config_.scores[p].first, pod, feasible_, out);
-    for (size_t k = 0; k < n; ++k) totals_[k] += out[k] * config_.scores[p].second;
+    const int64_t weight = config_.scores[p].second;
+    if (weight == 1) {
+      for (size_t k = 0; k < n; ++k) totals_[k] += out[k];
+    } else {
+      for (size_t k = 0; k < n; ++k) totals_[k] += out[k] * weight;
+    }
     if (explain) result.plugin_scores.emplace_back(out.begin(), out.begin() + n);
   }
   if (config_.scores.empty()) std::fill(totals_.begin(), totals_.end(), 1);
   if (explain) result.totals = totals_;
 
-  // 3. Highest total wins; ties broken uniformly at random (reservoir sampling).
+  // 3. Highest total wins; ties broken uniformly at random, as upstream's selectHost (which
+  // draws once per tie, reservoir-style): here the ties are counted and one is drawn.
+  const int64_t best = *std::max_element(totals_.begin(), totals_.end());
+  int64_t ties = 0;
+  for (size_t k = 0; k < n; ++k) ties += totals_[k] == best;
+  int64_t pick = ties > 1 ? random_below(ties) : 0;
   size_t selected = 0;
-  int64_t best = totals_[0];
-  int64_t ties = 1;
-  for (size_t k = 1; k < n; ++k) {
-    if (totals_[k] > best) {
-      best = totals_[k];
+  for (size_t k = 0; k < n; ++k) {
+    if (totals_[k] == best && pick-- == 0) {
       selected = k;
-      ties = 1;
-    } else if (totals_[k] == best) {
-      ++ties;
-      if (random_below(ties) == 0) selected = k;
+      break;
     }
   }
   result.node = feasible_[selected];

@@ -178,6 +178,11 @@ class PairCounter {
   size_t used_ = 0;
 };
 
+// Nodes filtered per run in schedule(): at least the feasible nodes still wanted (fewer
+// runs), at least a few dozen (few runs when most fail), at most a bounded buffer.
+constexpr int32_t kMinFilterRun = 32;
+constexpr int32_t kMaxFilterRun = 256;
+
 class Scheduler {
  public:
   explicit Scheduler(NodeTable& table) : table_(table) {}
@@ -196,7 +201,16 @@ class Scheduler {
   // PreFilter: state for PodTopologySpread (DoNotSchedule) and InterPodAffinity.
   void prefilter(const PodSpec& pod);
   NodeStatus filter(const PodSpec& pod, int32_t node) const;
+  // filter() for nodes[0..n), plugin by plugin over the nodes still passing: the same
+  // status per node (its first failing plugin decides), each plugin dispatched once per
+  // run of nodes rather than once per node.
+  void filter_batch(const PodSpec& pod, const int32_t* nodes, int32_t n, NodeStatus* statuses) const;
   bool filter_plugin(uint8_t plugin, const PodSpec& pod, int32_t node, NodeStatus& status) const;
+  // One plugin's Filter on one node; on failure fills `status` but its plugin (the callers set it).
+  template <uint8_t kPlugin>
+  bool filter_one(const PodSpec& pod, int32_t node, NodeStatus& status) const;
+  template <uint8_t kPlugin>
+  int32_t filter_survivors(const PodSpec& pod, const int32_t* nodes, NodeStatus* statuses, int32_t alive) const;
   bool term_matches(const PodTerm& term, const PodSpec& target) const;
   void insufficient_extended(const PodSpec& pod, int32_t node, std::vector<Id>& out) const;
   // kPass with the victims, or the node's preemption failure: the Filter status with every
@@ -252,6 +266,13 @@ class Scheduler {
   bool resolve_resources(const std::vector<ResourceSpec>& specs, const PodSpec& pod, bool use_requested,
                          std::vector<ResourceColumns>& out) const;
   std::vector<ResourceColumns> fit_columns_, balanced_columns_;
+  mutable std::vector<int64_t> fit_sum_, fit_weight_;  // score_fit's per-node sums, reused
+
+  // Filter batches (filter_batch), reused: the nodes of a run, their statuses, and the
+  // positions still passing.
+  std::vector<int32_t> batch_nodes_;
+  std::vector<NodeStatus> batch_statuses_;
+  mutable std::vector<int32_t> batch_alive_;
 
   // Score buffers, reused.
   std::vector<int32_t> feasible_;

@@ -105,31 +105,43 @@ bool Scheduler::resolve_resources(const std::vector<ResourceSpec>& specs, const 
 }
 
 void Scheduler::score_fit(const PodSpec&, const std::vector<int32_t>& nodes, std::vector<int64_t>& out) const {
-  const auto& columns = fit_columns_;
-  for (size_t k = 0; k < nodes.size(); ++k) {
-    const int32_t node = nodes[k];
-    int64_t node_score = 0, weight_sum = 0;
-    for (const auto& c : columns) {
-      const int64_t alloc = c.allocatable[node];
+  // Resource by resource (its columns and the strategy stay put over the nodes), then each
+  // node's weighted mean over the resources it has.
+  const size_t n = nodes.size();
+  const int32_t* node_ids = nodes.data();
+  fit_sum_.assign(n, 0);
+  fit_weight_.assign(n, 0);
+  int64_t* sum = fit_sum_.data();
+  int64_t* weights = fit_weight_.data();
+  const FitStrategy strategy = config_.fit_strategy;
+  for (const auto& c : fit_columns_) {
+    const int64_t* allocatable = c.allocatable;
+    const int64_t* requested = c.requested;
+    const int64_t pod_request = c.pod_request, weight = c.weight;
+    for (size_t k = 0; k < n; ++k) {
+      const int64_t alloc = allocatable[node_ids[k]];
       if (alloc == 0) continue;
-      const int64_t req = c.requested[node] + c.pod_request;
+      const int64_t req = requested[node_ids[k]] + pod_request;
       int64_t s;
-      switch (config_.fit_strategy) {
-        case FitStrategy::LeastAllocated: s = least_requested(req, alloc); break;
-        case FitStrategy::MostAllocated: s = most_requested(req, alloc); break;
-        default:
-          s = broken_linear(config_.shape, req > alloc ? 100 : req * 100 / alloc);
-          if (s <= 0) continue;  // RequestedToCapacityRatio ignores zero-scored resources
+      if (strategy == FitStrategy::LeastAllocated) {
+        s = least_requested(req, alloc);
+      } else if (strategy == FitStrategy::MostAllocated) {
+        s = most_requested(req, alloc);
+      } else {
+        s = broken_linear(config_.shape, req > alloc ? 100 : req * 100 / alloc);
+        if (s <= 0) continue;  // RequestedToCapacityRatio ignores zero-scored resources
       }
-      node_score += s * c.weight;
-      weight_sum += c.weight;
+      sum[k] += s * weight;
+      weights[k] += weight;
     }
-    if (weight_sum == 0) {
+  }
+  for (size_t k = 0; k < n; ++k) {
+    if (weights[k] == 0) {
       out[k] = 0;
-    } else if (config_.fit_strategy == FitStrategy::RequestedToCapacityRatio) {
-      out[k] = int64_t(std::round(double(node_score) / double(weight_sum)));
+    } else if (strategy == FitStrategy::RequestedToCapacityRatio) {
+      out[k] = int64_t(std::round(double(sum[k]) / double(weights[k])));
     } else {
-      out[k] = divide(node_score, weight_sum);
+      out[k] = divide(sum[k], weights[k]);
     }
   }
 }

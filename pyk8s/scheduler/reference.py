@@ -296,14 +296,11 @@ class ReferenceCluster(ClusterBase):
             totals = [1] * len(feasible)
         if ex is not None:
             ex.totals = {n.name: t for n, t in zip(feasible, totals)}
-        selected, best, ties = 0, totals[0], 1
-        for i in range(1, len(feasible)):
-            if totals[i] > best:
-                selected, best, ties = i, totals[i], 1
-            elif totals[i] == best:
-                ties += 1
-                if self.random_below(ties) == 0:
-                    selected = i
+        # Uniformly among the highest totals, as upstream's selectHost: the ties are
+        # counted and one is drawn (the native core's order of draws).
+        best = max(totals)
+        tied = [i for i, total in enumerate(totals) if total == best]
+        selected = tied[self.random_below(len(tied))] if len(tied) > 1 else tied[0]
         result.node_name = feasible[selected].name
         return result
 

@@ -26,10 +26,21 @@ void* Object::adopt_host_object(void* candidate) const {
 }
 
 void normalize_pairs(StringPairs& pairs) {
-  // stable_sort keeps insertion order among equal keys, so the last one is the newest.
-  std::stable_sort(pairs.begin(), pairs.end(),
-                   [](const auto& a, const auto& b) { return a.first < b.first; });
   if (pairs.size() < 2) return;
+  // A stable sort keeps insertion order among equal keys, so the last one is the newest.
+  // Labels and fields are a handful of pairs: an insertion sort, in place, moves strings
+  // (pointer swaps) where std::stable_sort would first allocate a buffer.
+  if (pairs.size() <= 32) {
+    for (std::size_t i = 1; i < pairs.size(); ++i) {
+      if (!(pairs[i].first < pairs[i - 1].first)) continue;
+      auto moving = std::move(pairs[i]);
+      std::size_t j = i;
+      for (; j > 0 && moving.first < pairs[j - 1].first; --j) pairs[j] = std::move(pairs[j - 1]);
+      pairs[j] = std::move(moving);
+    }
+  } else {
+    std::stable_sort(pairs.begin(), pairs.end(), [](const auto& a, const auto& b) { return a.first < b.first; });
+  }
   std::size_t out = 0;
   for (std::size_t i = 0; i < pairs.size(); ++i) {
     if (out > 0 && pairs[out - 1].first == pairs[i].first) {

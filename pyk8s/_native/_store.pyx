@@ -169,17 +169,29 @@ cdef inline object _bytes_of(const Object* obj):
     return <object>PyTuple_GET_ITEM(_read_result(obj), 0)
 
 
-cdef StringPairs _pairs(object mapping) except *:
-    cdef StringPairs out
+cdef inline int _assign_utf8(string& target, object text) except -1:
+    cdef Py_ssize_t size
+    cdef const char* data = PyUnicode_AsUTF8AndSize(text, &size)
+    target.assign(data, <size_t>size)
+    return 0
+
+
+cdef int _fill_pairs(StringPairs& out, object mapping) except -1:
+    """``out`` = the mapping's pairs, sorted: written in place (a pair built and then pushed
+    would copy both strings again, and a returned vector once more)."""
+    out.clear()
     if not mapping:
-        return out
-    out.reserve(len(mapping))
+        return 0
+    out.resize(len(mapping))
+    cdef size_t i = 0
     for key, value in mapping.items():
         if not isinstance(value, str):
             value = str(value)
-        out.push_back(pair[string, string](_utf8(key), _utf8(value)))
+        _assign_utf8(out[i].first, key)
+        _assign_utf8(out[i].second, value)
+        i += 1
     normalize_pairs(out)
-    return out
+    return 0
 
 
 cdef int _fill_selector(Selector* selector, object label_selector, object field_selector) except -1:
@@ -222,8 +234,8 @@ cdef int _fill_write(WriteRequest* request, object resource, object namespace, o
     request.name = _view(name)
     request.template_bytes = string_view(PyBytes_AS_STRING(data), <size_t>size)
     request.rv_offset = <size_t>offset
-    request.labels = _pairs(labels)
-    request.fields = _pairs(fields)
+    _fill_pairs(request.labels, labels)
+    _fill_pairs(request.fields, fields)
     return 0
 
 

@@ -477,25 +477,27 @@ class WatchStream:
         await self._open()
         response = self._response
         # A busy watch's reads end at a line end (the server writes whole events), so each
-        # read is split as it is, with no copy; a line cut by a read is assembled in
+        # read is cut at its line ends as it is; a line cut by a read is assembled in
         # ``pending``, and only the new data is searched for line ends, so an object spread
         # over many reads costs linear time.
         pending = bytearray()
         decode_lines = self._decode_lines
         try:
             while chunk := await response.read_any():
-                lines = chunk.split(b"\n")
-                tail = lines.pop()  # after the last line end: the start of an unfinished line
-                if not lines:
-                    pending += tail
+                end = chunk.find(b"\n")
+                if end < 0:
+                    pending += chunk
                     continue
                 if pending:
-                    pending += lines[0]
-                    lines[0] = bytes(pending)
+                    pending += chunk[:end]
+                    first = bytes(pending)
                     pending.clear()
-                if tail:
-                    pending += tail
-                batch = decode_lines(lines)
+                else:
+                    first = chunk[:end]
+                batch = decode_lines(first, chunk, end + 1)
+                tail = chunk.rfind(b"\n") + 1
+                if tail < len(chunk):
+                    pending += chunk[tail:]
                 if batch:
                     yield batch
             if bytes(pending).strip():
@@ -505,12 +507,31 @@ class WatchStream:
         finally:
             await self.close()
 
-    def _decode_lines(self, lines: list[bytes]) -> list[tuple[str, Obj]]:
-        """The events of complete lines (blank ones skipped)."""
+    def _decode_lines(self, first: bytes, data: bytes, start: int) -> list[tuple[str, Obj]]:
+        """The events of ``first`` (a complete line) and of the complete lines of ``data``
+        from ``start`` on (blank lines skipped).  Lines are found with ``find`` (memchr):
+        ``bytes.split`` compares byte by byte, which cost as much as a tenth of decoding."""
+        events = []
         try:
-            return [(event["type"], event["object"]) for line in lines if line.strip() for event in [_loads(line)]]
+            if first.strip():
+                event = _loads(first)
+                events.append((event["type"], event["object"]))
+            end = data.find(b"\n", start)
+            while end >= 0:
+                if end > start:
+                    line = data[start:end]
+                    try:
+                        event = _loads(line)
+                    except orjson.JSONDecodeError:
+                        if line.strip():
+                            raise
+                    else:
+                        events.append((event["type"], event["object"]))
+                start = end + 1
+                end = data.find(b"\n", start)
         except (orjson.JSONDecodeError, KeyError, TypeError) as error:
             raise TransportError(f"watch {self._path}: malformed event line: {error}") from None
+        return events
 
     def _decode(self, line: bytes) -> tuple[str, Obj]:
         try:

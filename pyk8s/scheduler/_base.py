@@ -195,7 +195,7 @@ class ClusterBase:
 
     def add_pod(self, pod: Mapping) -> None:
         """Account for a bound (or assumed) pod; its spec.nodeName must name a known node."""
-        parsed = self._templates.parse_placed(pod)
+        parsed = pod if isinstance(pod, ParsedPod) else self._templates.parse_placed(pod)
         if parsed.node_name not in self.nodes:
             raise SchedulingInputError(f"pod {parsed.key} is on unknown node {parsed.node_name!r}")
         if parsed.key in self.pods:

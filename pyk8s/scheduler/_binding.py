@@ -60,10 +60,14 @@ class BindPluginsCycle:
         self.binds_in_flight += 1
         if self.binds_in_flight >= self.max_binds_in_flight:
             self._bind_room.clear()  # back-pressure on the scheduling loop
+            self._bind_room_full = True
 
     def _bind_finished(self) -> None:
         self.binds_in_flight -= 1
-        if self.binds_in_flight < self.max_binds_in_flight:
+        # _bind_room_full mirrors "not _bind_room.is_set()": the event is touched only when
+        # it changes, not once per binding.
+        if self._bind_room_full and self.binds_in_flight < self.max_binds_in_flight:
+            self._bind_room_full = False
             self._bind_room.set()
 
     def _scheduled(self, entry: QueuedPod, node: str, profile_name: str, started: float) -> None:

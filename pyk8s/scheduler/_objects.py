@@ -438,7 +438,7 @@ class PodTemplates:
         """``pod`` from the entry of (namespace, labels, ``unplaced_spec``), made on first
         use; the entry itself is on no node."""
         try:
-            key = (meta.get("namespace"), _dumps(meta.get("labels")), _dumps(unplaced_spec))
+            key = _dumps((meta.get("namespace"), meta.get("labels"), unplaced_spec))
         except TypeError:  # not JSON (a hand-built dict): parse it as it is
             return parse_pod(pod)
         template = self._entries.get(key)

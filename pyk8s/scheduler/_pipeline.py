@@ -11,9 +11,10 @@ costs it (and this side) far less per request than a few deep pipelines.
 The wire is the same HTTP the API server always serves; credentials and TLS come from the
 ApiClient's configuration.
 
-``send`` is the hot path: no coroutine or task per request, a future of the raw
-``(status, body)`` answer that ``answer`` turns into the body or the ApiClient's typed
-error.  ``request`` is the awaitable form.
+``send_to`` is the hot path: no coroutine, task or future per request; the answer goes
+straight to a callback, ``callback(status, body, error)`` (``answer_of`` turns it into the
+body or the ApiClient's typed error).  ``send`` gives a future of the raw ``(status, body)``
+answer instead (``answer`` reads it), and ``request`` is the awaitable form.
 """
 
 from __future__ import annotations
@@ -22,6 +23,8 @@ import asyncio
 import collections
 import functools
 import itertools
+import logging
+from collections.abc import Callable
 from urllib.parse import urlsplit
 
 import httptools
@@ -29,7 +32,14 @@ import httptools
 from pyk8s.client import ApiClient, TransportError
 from pyk8s.client._errors import error_from_response
 
-__all__ = ["PipelinedWriter", "answer"]
+__all__ = ["PipelinedWriter", "answer", "answer_of"]
+
+log = logging.getLogger(__name__)
+
+# callback(status, body, error): error is None for an answer, else the TransportError of a
+# lost connection (status 0), or asyncio.CancelledError when the request was cancelled
+# before it could be written.
+AnswerCallback = Callable[[int, bytes, "BaseException | None"], None]
 
 @functools.lru_cache(maxsize=64)
 def _ascii(text: str) -> bytes:
@@ -45,24 +55,64 @@ def answer(future: asyncio.Future) -> bytes:
     return payload
 
 
+def answer_of(status: int, body: bytes, error: BaseException | None) -> bytes:
+    """``answer`` for a ``send_to`` callback's arguments."""
+    if error is not None:
+        raise error
+    if status >= 400:
+        raise error_from_response(status, body)
+    return body
+
+
+def _deliver(waiter, status: int, body: bytes, error: BaseException | None) -> None:
+    """Hand an answer (or the connection's failure) to what waits for it: a ``send`` future,
+    or a ``send_to`` callback, called at once.  A callback's exception is reported as the
+    loop reports one of a future's done callbacks; it must not reach llhttp, whose parser
+    would be left failed for the answers after it."""
+    if isinstance(waiter, asyncio.Future):
+        if not waiter.done():
+            if error is None:
+                waiter.set_result((status, body))
+            else:
+                waiter.set_exception(error)
+        return
+    try:
+        waiter(status, body, error)
+    except Exception as exc:  # noqa: BLE001 - reported, as the loop reports a callback's
+        asyncio.get_running_loop().call_exception_handler(
+            {"message": f"pipelined answer callback {waiter!r} failed", "exception": exc})
+
+
+def _future_to_callback(callback: AnswerCallback, future: asyncio.Future) -> None:
+    if future.cancelled():
+        callback(0, b"", asyncio.CancelledError())
+        return
+    error = future.exception()
+    if error is not None:
+        callback(0, b"", error)
+        return
+    status, body = future.result()
+    callback(status, body, None)
+
+
 class _Connection(asyncio.Protocol):
     """One pipelined connection: requests go out in order, and llhttp (httptools) reads the
-    answers in the same order, each resolving the oldest waiting future."""
+    answers in the same order, each going to the oldest waiter (a future or a callback)."""
 
     def __init__(self) -> None:
         self.transport: asyncio.Transport | None = None
-        self.waiting: collections.deque[asyncio.Future] = collections.deque()
+        self.waiting: collections.deque = collections.deque()  # futures and callbacks
         self.closed = False
         self.outgoing: list[bytes] = []  # requests of this loop turn, not yet written
         self._parser = httptools.HttpResponseParser(self)
-        self._status = 0
         self._body: list[bytes] = []
 
-    def queue(self, request: bytes, future: asyncio.Future, loop: asyncio.AbstractEventLoop) -> None:
+    def queue(self, request: bytes, waiter, loop: asyncio.AbstractEventLoop) -> None:
+        """``waiter``: a future or an ``AnswerCallback``."""
         if not self.outgoing:
             loop.call_soon(self.flush)
         self.outgoing.append(request)
-        self.waiting.append(future)
+        self.waiting.append(waiter)
 
     def flush(self) -> None:
         outgoing, self.outgoing = self.outgoing, []
@@ -76,9 +126,7 @@ class _Connection(asyncio.Protocol):
     def connection_lost(self, exc) -> None:
         self.closed = True
         while self.waiting:
-            future = self.waiting.popleft()
-            if not future.done():
-                future.set_exception(TransportError(f"connection lost: {exc!r}"))
+            _deliver(self.waiting.popleft(), 0, b"", TransportError(f"connection lost: {exc!r}"))
 
     def data_received(self, data: bytes) -> None:
         try:
@@ -90,24 +138,24 @@ class _Connection(asyncio.Protocol):
             self.transport.close()
             self.connection_lost(ValueError(f"malformed HTTP answer: {error}"))
 
-    # -- llhttp's callbacks, in order for each answer --------------------------------------
-
-    def on_headers_complete(self) -> None:
-        self._status = self._parser.get_status_code()
+    # -- llhttp's callbacks, in order for each answer (the status is read at the end: one
+    # callback less per answer than reading it when the head is complete) ----------------
 
     def on_body(self, body: bytes) -> None:
         self._body.append(body)
 
     def on_message_complete(self) -> None:
-        status = self._status
+        status = self._parser.get_status_code()
         if status < 200:
             return  # an interim answer (100 Continue): the real one follows
-        pieces, self._body = self._body, []
-        body = pieces[0] if len(pieces) == 1 else b"".join(pieces)
+        pieces = self._body
+        if pieces:
+            self._body = []
+            body = pieces[0] if len(pieces) == 1 else b"".join(pieces)
+        else:
+            body = b""
         if self.waiting:
-            future = self.waiting.popleft()
-            if not future.done():
-                future.set_result((status, body))
+            _deliver(self.waiting.popleft(), status, body, None)
 
 
 class PipelinedWriter:
@@ -121,6 +169,8 @@ class PipelinedWriter:
         host_header = url.netloc.encode()
         extra = "".join(f"{k}: {v}\r\n" for k, v in client.config.auth_headers().items()).encode()
         self._head_suffix = b"Host: " + host_header + b"\r\nUser-Agent: pyk8s-scheduler\r\nAccept: application/json\r\n" + extra
+        self._heads: dict[tuple[str, str], tuple[bytes, bytes]] = {}
+        self._dirty: list[_Connection] = []  # connections with requests of this turn (send_to)
         self._slots: list[_Connection | None] = [None] * connections
         self._opening: list[asyncio.Future | None] = [None] * connections
         self._round_robin = itertools.cycle(range(connections))
@@ -164,19 +214,57 @@ class PipelinedWriter:
             raise TransportError("the writer was closed")
         return protocol
 
+    def _request(self, method: str, path: str, body: bytes, content_type: str) -> bytes:
+        # What the head has besides the path and the length, per (method, content type):
+        # joined with them, it costs less than formatting the whole head per request.
+        head = self._heads.get((method, content_type))
+        if head is None:
+            head = self._heads[method, content_type] = (
+                _ascii(method) + b" ",
+                b" HTTP/1.1\r\n" + self._head_suffix + b"Content-Type: " + _ascii(content_type) + b"\r\nContent-Length: ")
+        return b"".join((head[0], path.encode(), head[1], b"%d\r\n\r\n" % len(body), body))
+
     def send(self, method: str, path: str, body: bytes, content_type: str = "application/json") -> asyncio.Future:
         """One request, written with the others of this loop turn; a future of its raw
         ``(status, body)`` (read it with ``answer``)."""
         index = next(self._round_robin)
         connection = self._slots[index]
-        request = b"%s %s HTTP/1.1\r\n%sContent-Type: %s\r\nContent-Length: %d\r\n\r\n%s" % (
-            _ascii(method), path.encode(), self._head_suffix, _ascii(content_type), len(body), body)
+        request = self._request(method, path, body, content_type)
         if connection is None or connection.closed:
             return asyncio.ensure_future(self._send_when_open(index, request))
         loop = self._loop
         future = loop.create_future()
         connection.queue(request, future, loop)
         return future
+
+    def send_to(self, callback: AnswerCallback, method: str, path: str, body: bytes,
+                content_type: str = "application/json") -> None:
+        """``send`` without a future: ``callback(status, body, error)`` is called with the
+        answer as it is read (on a connection still to be opened: from a later loop turn),
+        or with the error a ``send`` future would have had (the connection's TransportError;
+        asyncio.CancelledError if the request was cancelled before it was written)."""
+        index = next(self._round_robin)
+        connection = self._slots[index]
+        request = self._request(method, path, body, content_type)
+        if connection is None or connection.closed:
+            opening = asyncio.ensure_future(self._send_when_open(index, request))
+            opening.add_done_callback(functools.partial(_future_to_callback, callback))
+            return
+        # connection.queue, with one flush per writer and loop turn (not one per connection:
+        # a turn's requests are spread over the connections).
+        if not connection.outgoing:
+            dirty = self._dirty
+            if not dirty:
+                self._loop.call_soon(self._flush_dirty)
+            dirty.append(connection)
+        connection.outgoing.append(request)
+        connection.waiting.append(callback)
+
+    def _flush_dirty(self) -> None:
+        dirty, self._dirty = self._dirty, []
+        for connection in dirty:
+            if connection.outgoing:  # else a writer of its own flushed it already
+                connection.flush()
 
     async def _send_when_open(self, index: int, request: bytes) -> tuple[int, bytes]:
         connection = await self._connection(index)

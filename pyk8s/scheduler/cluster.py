@@ -205,7 +205,8 @@ class Cluster(ClusterBase):
             del self._pod_keys[self._pod_ids.pop(key)]
 
     def _pod_added(self, pod: ParsedPod) -> None:
-        pid = self._native.add_pod(self._node_slots[pod.node_name], self._native_pod(pod), pod.start_time, pod.terminating)
+        native = pod.native if pod.native is not None else self._native_pod(pod)
+        pid = self._native.add_pod(self._node_slots[pod.node_name], native, pod.start_time, pod.terminating)
         self._pod_ids[pod.key] = pid
         self._pod_keys[pid] = pod.key
 
@@ -232,8 +233,9 @@ class Cluster(ClusterBase):
     def _schedule(self, pod: ParsedPod, profile: Profile, explain: bool) -> ScheduleResult:
         if self._configured is not profile:
             self._configure(profile)
+        native = pod.native if pod.native is not None else self._native_pod(pod)
         node, num_all, evaluated, feasible, reasons, details = self._native.schedule(
-            self._native_pod(pod), explain, self._nominated_ids.get(pod.key, -1))
+            native, explain, self._nominated_ids.get(pod.key, -1) if self._nominated_ids else -1)
         result = ScheduleResult(pod.key, self._slot_names[node] if node >= 0 else None, num_all, evaluated, feasible)
         for _plugin, reason, fit_bit, detail, detail2, count in reasons:
             t = self._text(reason, fit_bit, detail, detail2)

@@ -17,7 +17,7 @@ import orjson
 
 from pyk8s.client import EVENTS, ApiError, NotFound, TransportError
 
-from ._pipeline import PipelinedWriter, answer
+from ._pipeline import PipelinedWriter, answer_of
 
 __all__ = ["EventRecorder", "COMPONENT"]
 
@@ -52,16 +52,21 @@ class EventRecorder:
         self.concurrency = concurrency
         self._pending: collections.deque = collections.deque(maxlen=buffer)
         self._recent: collections.OrderedDict = collections.OrderedDict()
+        # Both events are touched only while ``run`` waits for them (``_sleeping``,
+        # ``_full``), not once per event.
         self._wakeup = asyncio.Event()
+        self._sleeping = False
         self._room = asyncio.Event()  # set while fewer than ``concurrency`` writes are in flight
         self._room.set()
+        self._full = False
         self._busy = 0
         self.dropped_on_error = 0
         self.posted = 0
 
     def record(self, pod: dict, event_type: str, reason: str, message: str, action: str) -> None:
         self._pending.append((pod, event_type, reason, message, action))
-        self._wakeup.set()
+        if self._sleeping:
+            self._wakeup.set()
 
     @property
     def idle(self) -> bool:
@@ -72,12 +77,20 @@ class EventRecorder:
         while True:
             while not self._pending:
                 self._wakeup.clear()
-                await self._wakeup.wait()
+                self._sleeping = True
+                try:
+                    await self._wakeup.wait()
+                finally:
+                    self._sleeping = False
             while self._pending and self._busy < self.concurrency:
-                self._write(*self._pending.popleft())
+                self._write(self._pending.popleft())
             if self._busy >= self.concurrency:
                 self._room.clear()
-                await self._room.wait()
+                self._full = True
+                try:
+                    await self._room.wait()
+                finally:
+                    self._full = False
 
     async def flush(self, timeout: float = 5.0) -> None:
         """Wait until every recorded event has been written (best effort, bounded)."""
@@ -86,10 +99,11 @@ class EventRecorder:
         while not self.idle and loop.time() < deadline:
             await asyncio.sleep(0.01)
 
-    def _write(self, pod: dict, event_type: str, reason: str, message: str, action: str) -> None:
-        """Start one write: a PATCH of the count when the correlator knows an identical
-        recent event, else a new Event; its answer arrives in ``_answered``."""
-        item = (pod, event_type, reason, message, action)
+    def _write(self, item: tuple) -> None:
+        """Start one write of a recorded ``(pod, type, reason, message, action)``: a PATCH
+        of the count when the correlator knows an identical recent event, else a new Event;
+        its answer arrives in ``_answered``."""
+        pod, _event_type, reason, message, _action = item
         meta = pod.get("metadata") or {}
         namespace = meta.get("namespace") or "default"
         correlation = (meta.get("uid"), namespace, meta.get("name"), reason, message)
@@ -97,9 +111,8 @@ class EventRecorder:
         now = _now()
         if known is not None:
             name, count = known
-            future = self.writer.send("PATCH", EVENTS.path(namespace, name), orjson.dumps({"count": count + 1, "lastTimestamp": now}),
-                                      "application/merge-patch+json")
-            self._started(future, item, correlation, name, count + 1)
+            self._send(item, correlation, name, count + 1, "PATCH", EVENTS.path(namespace, name),
+                       orjson.dumps({"count": count + 1, "lastTimestamp": now}), "application/merge-patch+json")
             return
         self._create(item, meta, namespace, correlation, now)
 
@@ -120,20 +133,24 @@ class EventRecorder:
             "reportingComponent": COMPONENT, "reportingInstance": self.instance, "action": action,
             "firstTimestamp": now, "lastTimestamp": now, "count": 1,
         }
-        self._started(self.writer.send("POST", _events_path(namespace), orjson.dumps(body)), item, correlation, name, 1)
+        self._busy += 1  # _send, inlined (once per event)
+        self.writer.send_to(functools.partial(self._answered, item, correlation, name, 1), "POST", _events_path(namespace),
+                            orjson.dumps(body))
 
-    def _started(self, future: asyncio.Future, item: tuple, correlation: tuple, name: str, count: int) -> None:
+    def _send(self, item: tuple, correlation: tuple, name: str, count: int, method: str, path: str, body: bytes,
+              content_type: str = "application/json") -> None:
         self._busy += 1
-        future.add_done_callback(functools.partial(self._answered, item, correlation, name, count))
+        self.writer.send_to(functools.partial(self._answered, item, correlation, name, count), method, path, body, content_type)
 
-    def _answered(self, item: tuple, correlation: tuple, name: str, count: int, future: asyncio.Future) -> None:
+    def _answered(self, item: tuple, correlation: tuple, name: str, count: int,
+                  status: int, body: bytes, error: BaseException | None) -> None:
         self._busy -= 1
-        if self._busy < self.concurrency:
+        if self._full and self._busy < self.concurrency:
             self._room.set()
-        if future.cancelled():
+        if error is not None and isinstance(error, asyncio.CancelledError):
             return
         try:
-            answer(future)
+            answer_of(status, body, error)
         except NotFound:
             if count > 1:  # the Event counted on is gone (expired): write a new one
                 self._recent.pop(correlation, None)

@@ -125,7 +125,10 @@ class SchedulingQueue:
         self.scheduling_cycle = 0
         self._move_request_cycle = -1  # the last cycle any move was requested in
         self._event_cycles: dict[str, int] = {}  # event -> the last cycle it was reported in
+        # Set to wake ``pop`` while it waits (``_popping``): an add or move when nobody
+        # waits need not touch it.
         self._wakeup = asyncio.Event()
+        self._popping = False
         self._closed = False
 
     # ---- informer side -----------------------------------------------------------------
@@ -198,7 +201,8 @@ class SchedulingQueue:
     # ---- scheduler side ----------------------------------------------------------------
     def pop_nowait(self) -> QueuedPod | None:
         """The next pod to schedule, or None when nothing is ready."""
-        self.flush_backoff()
+        if self._backoff:
+            self.flush_backoff()
         while self._active:
             _sort, _timestamp, _seq, entry = heapq.heappop(self._active)
             if entry is None:
@@ -227,11 +231,14 @@ class SchedulingQueue:
             # asyncio.timeout, not wait_for: on Python 3.11 wait_for can swallow a
             # cancellation that arrives as the wakeup fires, and the scheduling loop would
             # then keep running after being stopped.
+            self._popping = True
             try:
                 async with asyncio.timeout(wait):
                     await self._wakeup.wait()
             except TimeoutError:
                 pass
+            finally:
+                self._popping = False
         return None
 
     def add_unschedulable(self, entry: QueuedPod, cycle: int, reasons: Mapping[str, int] | None = None,
@@ -353,7 +360,8 @@ class SchedulingQueue:
         entry._heap_entry = item
         heapq.heappush(self._active, item)
         self._counts[ACTIVE] += 1
-        self._wakeup.set()
+        if self._popping:
+            self._wakeup.set()
 
     def _to_backoff(self, entry: QueuedPod) -> None:
         entry.where = BACKOFF
@@ -362,7 +370,8 @@ class SchedulingQueue:
         entry._heap_entry = item
         heapq.heappush(self._backoff, item)
         self._counts[BACKOFF] += 1
-        self._wakeup.set()  # pop recomputes how long to sleep
+        if self._popping:
+            self._wakeup.set()  # pop recomputes how long to sleep
 
     def _to_active_or_backoff(self, entry: QueuedPod) -> None:
         if entry.timestamp + self.backoff_duration(entry.attempts) > self.clock() and entry.attempts:

@@ -57,8 +57,9 @@ from pyk8s.client import (
 
 from ._base import ScheduleResult
 from ._binding import BindPluginsCycle, binding_request
+from ._informer_events import InformerEventHandlers
 from ._objects import SchedulingInputError
-from ._pipeline import PipelinedWriter, answer
+from ._pipeline import PipelinedWriter, answer_of
 from .cluster import Cluster
 from .events import EventRecorder
 from .framework import Profile, Registry
@@ -67,7 +68,7 @@ from .plugins import DefaultBinder
 from .queue import (
     DEFAULT_MAX_IN_UNSCHEDULABLE, EXPLANATION_ANNOTATION, QueuedPod, SchedulingQueue, pod_key,
 )
-from .queueing_hints import ClusterEvent, node_update_events
+from .queueing_hints import ClusterEvent
 
 if TYPE_CHECKING:
     from pyk8s.client._prefetch import ListPrefetch
@@ -77,7 +78,6 @@ __all__ = ["Scheduler", "EXPLAIN_ANNOTATION", "EXPLANATION_ANNOTATION"]
 log = logging.getLogger(__name__)
 
 EXPLAIN_ANNOTATION = "scheduler.pyk8s.io/explain"
-_TERMINAL_PHASES = ("Succeeded", "Failed")
 _UNSCHEDULABLE_FLUSH_PERIOD = 30.0  # upstream flushes unschedulablePods every 30 s
 _GC_YOUNG_THRESHOLD = 50_000  # allocations between young collections (tune_gc)
 _GC_OFF_WHILE_SYNCING = 10.0  # seconds at most without the cyclic GC at start (tune_gc)
@@ -86,19 +86,7 @@ _EVENT_CONNECTIONS = 16
 _YIELD_EVERY = 32  # cycles between yields to the loop, so informers and binders keep up
 
 
-def _node_relevant(node: Mapping) -> tuple:
-    """What a NodeUpdate must change to be worth re-trying unschedulable pods (heartbeats and
-    conditions are not)."""
-    meta, spec, status = node.get("metadata") or {}, node.get("spec") or {}, node.get("status") or {}
-    return (meta.get("labels"), spec.get("taints"), spec.get("unschedulable"), status.get("allocatable"))
-
-
-def _node_changed(old: Mapping, new: Mapping) -> bool:
-    return _node_relevant(old) != _node_relevant(new) or (old.get("status") or {}).get("images") != (
-        new.get("status") or {}).get("images")
-
-
-class Scheduler(BindPluginsCycle):
+class Scheduler(InformerEventHandlers, BindPluginsCycle):
     def __init__(
         self,
         client: ApiClient,
@@ -172,6 +160,7 @@ class Scheduler(BindPluginsCycle):
         self.binds_in_flight = 0
         self._bind_room = asyncio.Event()  # set while binds_in_flight < max_binds_in_flight
         self._bind_room.set()
+        self._bind_room_full = False  # not _bind_room.is_set(), read without a call
         self._background: set[asyncio.Task] = set()
         self._stopping = asyncio.Event()
         self._leading = asyncio.Event()
@@ -287,7 +276,7 @@ class Scheduler(BindPluginsCycle):
         self._background.add(task)
         task.add_done_callback(self._background.discard)
 
-    # ---- informers -----------------------------------------------------------------------
+    # ---- informers (their event handlers: _informer_events.py) ------------------------------
     def _start_informers(self) -> None:
         nodes = self.informers.informer(NODES)
         nodes.add_event_handler(self._node_added, self._node_updated, self._node_deleted)
@@ -315,155 +304,11 @@ class Scheduler(BindPluginsCycle):
                     informer.set_initial_list(fetch)
         self.informers.start()
 
-    def _node_added(self, node: dict) -> None:
-        self.cluster.add_node(node)
-        orphans = self._orphans.pop(node["metadata"]["name"], None) if self._orphans else None
-        if orphans:
-            for pod in orphans.values():
-                self._assigned_pod_upsert(pod)
-        self.queue.move_all(ClusterEvent.NODE_ADD)
-
-    def _node_updated(self, old: dict, new: dict) -> None:
-        if not _node_changed(old, new):
-            return
-        name = new["metadata"]["name"]
-        before = self.cluster.nodes.get(name)
-        self.cluster.update_node(new)
-        if before is None:
-            self.queue.move_all(ClusterEvent.NODE_ADD)
-        elif _node_relevant(old) != _node_relevant(new):
-            for event in node_update_events(before, self.cluster.nodes[name]):
-                self.queue.move_all(event)
-
-    def _node_deleted(self, node: dict) -> None:
-        name = node["metadata"]["name"]
-        self.cluster.remove_node(name)
-        self._orphans.pop(name, None)
-        for key in [k for k, n in self.assumed.items() if n == name]:
-            del self.assumed[key]
-        self.queue.move_all(ClusterEvent.NODE_DELETE)
-
-    def _namespace_seen(self, namespace: dict) -> None:
-        meta = namespace.get("metadata") or {}
-        labels = meta.get("labels") or {}
-        if self.cluster.namespace_labels.get(meta.get("name")) != labels:
-            self.cluster.set_namespace_labels(meta["name"], labels)
-            self.queue.move_all(ClusterEvent.NAMESPACE_UPDATE)
-
-    def _responsible(self, pod: Mapping) -> bool:
-        name = (pod.get("spec") or {}).get("schedulerName") or "default-scheduler"
-        return name in self.cluster.profiles
-
-    def _pod_added(self, pod: dict) -> None:
-        # Once per pod of the first list (tens of thousands at a start): _responsible and
-        # the common case of _track_nomination inlined.
-        spec = pod.get("spec") or {}
-        if spec.get("nodeName"):
-            self._assigned_pod_upsert(pod)
-        elif (spec.get("schedulerName") or "default-scheduler") in self.cluster.profiles \
-                and not pod["metadata"].get("deletionTimestamp"):
-            if self.cluster.nominated or (pod.get("status") or {}).get("nominatedNodeName"):
-                self._track_nomination(pod)
-            self.queue.add(pod)
-
-    def _pod_updated(self, old: dict, new: dict) -> None:
-        if (new.get("spec") or {}).get("nodeName"):
-            if not (old.get("spec") or {}).get("nodeName"):
-                key = pod_key(new)
-                self.queue.delete(key)
-                self._condition_sent.pop(key, None)
-                self.cluster.remove_nominated_pod(key)
-                self._assigned_pod_upsert(new, old, key)
-            else:
-                self._assigned_pod_upsert(new, old)
-        elif self._responsible(new):
-            if new["metadata"].get("deletionTimestamp"):
-                self.queue.delete(new)
-                self.cluster.remove_nominated_pod(pod_key(new))
-            else:
-                self._track_nomination(new)
-                self.queue.update(old, new)
-
-    def _track_nomination(self, pod: dict) -> None:
-        """Upstream's nominator follows status.nominatedNodeName of pending pods."""
-        node = (pod.get("status") or {}).get("nominatedNodeName")
-        nominated = self.cluster.nominated
-        if not node and not nominated:
-            return  # the common case, without building the key
-        key = pod_key(pod)
-        known = nominated.get(key)
-        if not node:
-            if known is not None:
-                self.cluster.remove_nominated_pod(key)
-            return
-        if known is not None and known[1] == node and known[0].priority == int((pod.get("spec") or {}).get("priority") or 0):
-            return
-        try:
-            self.cluster.add_nominated_pod(pod, node)
-        except SchedulingInputError as error:  # reported when the pod itself is scheduled
-            log.debug("nomination of %s not tracked: %s", key, error)
-
-    def _pod_deleted(self, pod: dict) -> None:
-        key = pod_key(pod)
-        if key in self.cluster.nominated:
-            # The space it held is free again: pods it kept out may fit now.
-            self.cluster.remove_nominated_pod(key)
-            self.queue.move_all(ClusterEvent.NOMINATED_POD_DELETE)
-        self.queue.delete(key)
-        self._condition_sent.pop(key, None)
-        self.assumed.pop(key, None)
-        node = (pod.get("spec") or {}).get("nodeName")
-        if node in self._orphans:
-            self._orphans[node].pop(key, None)
-        if key in self.cluster.pods:
-            self.cluster.remove_pod(key)
-            self.queue.move_all(ClusterEvent.ASSIGNED_POD_DELETE)
-
-    def _assigned_pod_upsert(self, pod: dict, old: dict | None = None, key: str | None = None) -> None:
-        if key is None:
-            key = pod_key(pod)
-        node = pod["spec"]["nodeName"]
-        if (pod.get("status") or {}).get("phase") in _TERMINAL_PHASES:
-            # A finished pod frees its node (upstream's scheduler does not cache them).
-            if key in self.cluster.pods:
-                self.cluster.remove_pod(key)
-                self.queue.move_all(ClusterEvent.ASSIGNED_POD_DELETE)
-            self.assumed.pop(key, None)
-            return
-        if node not in self.cluster.nodes:
-            self._orphans.setdefault(node, {})[key] = pod
-            return
-        meta = pod["metadata"]
-        if self.assumed.get(key) == node:
-            del self.assumed[key]  # confirmed by the watch: the assumed entry stays
-            if not meta.get("deletionTimestamp"):
-                self._assigned_pod_added()
-                return
-        known = self.cluster.pods.get(key)
-        if known is not None and known.node_name == node and old is not None:
-            old_meta = old.get("metadata") or {}
-            if old_meta.get("labels") == meta.get("labels") and bool(old_meta.get("deletionTimestamp")) == bool(meta.get("deletionTimestamp")):
-                return
-        self.cluster.add_pod(pod)
-        if known is None:
-            self._assigned_pod_added()
-        elif old is not None and (old.get("metadata") or {}).get("labels") != meta.get("labels"):
-            self.queue.move_all(ClusterEvent.ASSIGNED_POD_UPDATE)
-
-    def _assigned_pod_added(self) -> None:
-        """AssignedPodAdd helps only pods rejected by PodTopologySpread (a domain's count
-        rose) or InterPodAffinity (a matching pod arrived): the queue's hints pick them.
-        (Skipping it with nothing unschedulable loses nothing for pods the filters
-        rejected: a scheduling cycle does not yield between its failure and
-        add_unschedulable.)"""
-        if self.queue.unschedulable_count():
-            self.queue.move_all(ClusterEvent.ASSIGNED_POD_ADD)
-
     # ---- the scheduling cycle ------------------------------------------------------------
     async def _schedule_loop(self) -> None:
         since_yield = 0
         while True:
-            if not self._bind_room.is_set():
+            if self._bind_room_full:
                 await self._bind_room.wait()  # back-pressure: wait for a binding to finish
             entry = self.queue.pop_nowait()
             if entry is None:
@@ -510,7 +355,8 @@ class Scheduler(BindPluginsCycle):
                 return
             reserved.append(plugin)
         self.cluster.bind(pod, node)  # assume: the node counts the pod from now on
-        self.cluster.remove_nominated_pod(entry.key)  # upstream: DeleteNominatedPodIfExists
+        if entry.key in self.cluster.nominated:
+            self.cluster.remove_nominated_pod(entry.key)  # upstream: DeleteNominatedPodIfExists
         self.assumed[entry.key] = node
         binders = profile.plugins["bind"]
         if len(binders) == 1 and binders[0].NAME == DefaultBinder.NAME:
@@ -549,24 +395,24 @@ class Scheduler(BindPluginsCycle):
 
     def _bind(self, entry: QueuedPod, node: str, profile: Profile, started: float, state: dict) -> None:
         """DefaultBinder alone: POST pods/{name}/binding; ``_bound`` finishes the binding
-        cycle when it answers (a callback, not a task per pod: the binding cycle is this one
-        request).  Other Bind plugins: ``_run_bind_plugins`` (_binding.py)."""
+        cycle when it answers (a callback, not a task or future per pod: the binding cycle
+        is this one request).  Other Bind plugins: ``_run_bind_plugins`` (_binding.py)."""
         self._bind_started()
-        future = self.writer.send("POST", *binding_request(entry.pod, node))
-        future.add_done_callback(functools.partial(self._bound, entry, node, profile, started, state))
+        path, body = binding_request(entry.pod, node)
+        self.writer.send_to(functools.partial(self._bound, entry, node, profile, started, state), "POST", path, body)
 
-    def _bound(self, entry: QueuedPod, node: str, profile: Profile, started: float, state: dict, future: asyncio.Future) -> None:
+    def _bound(self, entry: QueuedPod, node: str, profile: Profile, started: float, state: dict,
+               status: int, body: bytes, error: BaseException | None) -> None:
         self._bind_finished()
-        if future.cancelled():
+        if error is not None and isinstance(error, asyncio.CancelledError):
             return
         if not self._leading.is_set():
-            future.exception()  # stopped or lost the lease: the next leader decides
-            return
+            return  # stopped or lost the lease: the next leader decides
         try:
-            answer(future)
-        except (ApiError, TransportError) as error:
+            answer_of(status, body, error)
+        except (ApiError, TransportError) as failure:
             self._binding_failed(entry, node, profile, started, state,
-                                 None if isinstance(error, NotFound) else f"Binding rejected: {error}")
+                                 None if isinstance(failure, NotFound) else f"Binding rejected: {failure}")
             return
         self._scheduled(entry, node, profile.scheduler_name, started)
 

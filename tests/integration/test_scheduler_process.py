@@ -469,20 +469,19 @@ def test_failed_binding_forgets_the_assumed_pod_and_retries(apiserver):
             await namespace(client, "rebind")
             await client.create(NODES, node_body("rebind-0", 1, "4Gi", labels={"pool": "rebind"}))
             async with scheduler_running(client, config={"profiles": [{"schedulerName": "rebind-test"}]}) as scheduler:
-                real_send = scheduler.writer.send
+                real_send_to = scheduler.writer.send_to
                 failures = []
 
-                def flaky(method, path, body, content_type="application/json"):
+                def flaky(callback, method, path, body, content_type="application/json"):
                     if path.endswith("/binding") and not failures:
                         failures.append(path)
                         # What the node's count looks like while the failing bind is on the wire.
                         failures.append(sorted(scheduler.cluster.pods_by_node["rebind-0"]))
-                        failed = asyncio.get_running_loop().create_future()
-                        failed.set_exception(TransportError("injected"))
-                        return failed
-                    return real_send(method, path, body, content_type)
+                        asyncio.get_running_loop().call_soon(callback, 0, b"", TransportError("injected"))
+                        return
+                    real_send_to(callback, method, path, body, content_type)
 
-                scheduler.writer.send = flaky
+                scheduler.writer.send_to = flaky
                 await client.create(PODS, pod_body("big", "rebind", "800m", nodeSelector={"pool": "rebind"}, schedulerName="rebind-test"))
                 await settle(scheduler, client, "rebind")
                 got = await client.get(PODS, "big", namespace="rebind")

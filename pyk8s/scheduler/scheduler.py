@@ -81,7 +81,6 @@ EXPLAIN_ANNOTATION = "scheduler.pyk8s.io/explain"
 _UNSCHEDULABLE_FLUSH_PERIOD = 30.0  # upstream flushes unschedulablePods every 30 s
 _GC_YOUNG_THRESHOLD = 50_000  # allocations between young collections (tune_gc)
 _GC_OFF_WHILE_SYNCING = 10.0  # seconds at most without the cyclic GC at start (tune_gc)
-_GC_PERIOD = 5.0  # seconds between the cyclic GC's collections once synced (tune_gc)
 _BIND_CONNECTIONS = 32
 _EVENT_CONNECTIONS = 16
 _YIELD_EVERY = 32  # cycles between yields to the loop, so informers and binders keep up
@@ -118,9 +117,8 @@ class Scheduler(InformerEventHandlers, BindPluginsCycle):
         and podMaxBackoffSeconds apply unless given here.  ``preemption_grace_period``: the
         gracePeriodSeconds victims are deleted with (upstream passes the victim's own; 0
         here by default because no kubelet finishes bound pods; None = the victim's own).
-        ``tune_gc``: the scheduler owns its process (the CLI): no cyclic GC while the
-        informers sync, the synced caches exempt from it (``gc.freeze``), and then a
-        collection every few seconds instead of per allocation count; it changes
+        ``tune_gc``: the scheduler owns its process (the CLI): collect young objects less
+        often and exempt the synced caches from the cyclic GC (``gc.freeze``); it changes
         process-wide settings, so it is off for in-process use.  ``registry``: the plugins
         profiles may name (upstream's out-of-tree registry); the built-ins by default.
         ``prefetched_lists``: whole lists requested before the process finished starting
@@ -148,7 +146,6 @@ class Scheduler(InformerEventHandlers, BindPluginsCycle):
         self.explain_top_nodes = explain_top_nodes
         self.preemption_grace_period = preemption_grace_period
         self.tune_gc = tune_gc
-        self._gc_timer: asyncio.TimerHandle | None = None  # tune_gc: the GC back on, or its next collection
         # Bindings and events, one each per pod, go through pipelined connections; events
         # have their own (as upstream's separate event client), so a burst of them never
         # queues bindings behind it on the wire.  An HTTP/1.1 server works on one request
@@ -177,6 +174,7 @@ class Scheduler(InformerEventHandlers, BindPluginsCycle):
     async def run(self) -> None:
         """Serve metrics, sync informers, then (after winning the lease, with leader election)
         schedule until ``stop()`` or until leadership is lost."""
+        gc_back_on = None
         if self.tune_gc:
             # A watch event or list page allocates thousands of containers that die young or
             # join the caches: collecting every 700 allocations (the default) mostly re-scans
@@ -186,7 +184,7 @@ class Scheduler(InformerEventHandlers, BindPluginsCycle):
             # can free it.  (Back on after _GC_OFF_WHILE_SYNCING at the latest, so a server
             # that cannot be reached does not leave the GC off.)
             gc.disable()
-            self._gc_timer = asyncio.get_running_loop().call_later(_GC_OFF_WHILE_SYNCING, gc.enable)
+            gc_back_on = asyncio.get_running_loop().call_later(_GC_OFF_WHILE_SYNCING, gc.enable)
         if self.metrics_port is not None:
             self._http_runner, self.bound_port = await serve_http(self.metrics, self.metrics_host, self.metrics_port)
         self._start_informers()
@@ -201,14 +199,8 @@ class Scheduler(InformerEventHandlers, BindPluginsCycle):
                 # live as long as the process; without this every full collection re-scans
                 # them, which costs more than the scheduling itself.
                 gc.freeze()
-                self._gc_timer.cancel()
-                # From here on the cyclic GC runs on a timer, not per allocation count: each
-                # pod the watch brings is hundreds of containers that join the cache, and
-                # young collections traversed every one of them once or twice (~20 us of
-                # CPU per scheduled pod at a few thousand pods/s).  Reference counting frees
-                # all the rest at once; cycles wait for the next period.
-                gc.disable()
-                self._gc_timer = asyncio.get_running_loop().call_later(_GC_PERIOD, self._collect_garbage)
+                gc_back_on.cancel()
+                gc.enable()
             if self.leader_elect:
                 name, namespace, duration, deadline, retry = self.lease
                 self.elector = LeaderElector(
@@ -232,9 +224,8 @@ class Scheduler(InformerEventHandlers, BindPluginsCycle):
             for task in connecting:
                 task.cancel()
             await asyncio.gather(*connecting, return_exceptions=True)
-            if self._gc_timer is not None:
-                self._gc_timer.cancel()
-                self._gc_timer = None
+            if gc_back_on is not None:
+                gc_back_on.cancel()
                 gc.enable()
             self.queue.close()
             self.writer.close()
@@ -245,11 +236,6 @@ class Scheduler(InformerEventHandlers, BindPluginsCycle):
 
     async def stop(self) -> None:
         self._stopping.set()
-
-    def _collect_garbage(self) -> None:
-        """tune_gc's periodic collection (frozen caches excepted), then the next one."""
-        gc.collect()
-        self._gc_timer = asyncio.get_running_loop().call_later(_GC_PERIOD, self._collect_garbage)
 
     def is_leader(self) -> bool:
         return self._leading.is_set()

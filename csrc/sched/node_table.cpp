@@ -33,6 +33,7 @@ void NodeTable::set_attributes(int32_t slot, NodeAttributes& a) {
   labels_[slot] = std::move(a.labels);
   taints_[slot] = std::move(a.taints);
   images_[slot] = std::move(a.images);
+  touch(slot);
 }
 
 int32_t NodeTable::add_node(NodeAttributes a) {
@@ -58,6 +59,7 @@ int32_t NodeTable::add_node(NodeAttributes a) {
     pods_with_affinity_.push_back(0);
     nominated_on_.emplace_back();
     zone_of_.push_back(kNoId);
+    version_.push_back(0);
   }
   alive_[slot] = 1;
   req_cpu_[slot] = req_mem_[slot] = req_eph_[slot] = pod_count_[slot] = 0;
@@ -129,6 +131,7 @@ void NodeTable::remove_node(int32_t slot) {
   zone_erase(slot);
   order_dirty_ = true;
   free_node_slots_.push_back(slot);
+  touch(slot);
 }
 
 void NodeTable::account(int32_t id, int sign) {
@@ -141,6 +144,7 @@ void NodeTable::account(int32_t id, int sign) {
   nonzero_cpu_[n] += sign * p.spec.nonzero_milli_cpu;
   nonzero_mem_[n] += sign * p.spec.nonzero_memory;
   pod_count_[n] += sign;
+  touch(n);
   for (const auto& [resource, amount] : r.extended) {
     ensure_ext(resource);
     req_ext_[resource][n] += sign * amount;

@@ -92,6 +92,9 @@ class NodeTable {
   std::vector<std::vector<int32_t>> pods_;  // placed-pod ids per node
   std::vector<int32_t> pods_with_affinity_;  // count per node
   std::vector<std::vector<int32_t>> nominated_on_;  // nominated-pod ids per node
+  // Changes to a node's attributes or placed pods: a fresh number each time (never reused,
+  // a re-used slot included), so a score computed at one version holds while it is current.
+  std::vector<uint64_t> version_;
   int64_t total_pods_with_affinity_ = 0;
 
   // ---- cluster-wide ----
@@ -117,6 +120,8 @@ class NodeTable {
   void ensure_ext(Id resource);
   void set_attributes(int32_t slot, NodeAttributes& attributes);
   void account(int32_t pod, int sign);
+  void touch(int32_t slot) { version_[slot] = ++changes_; }
+  uint64_t changes_ = 0;
 
   void zone_insert(int32_t slot, Id zone);
   void zone_erase(int32_t slot);

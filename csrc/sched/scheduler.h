@@ -182,12 +182,24 @@ class PairCounter {
 // runs), at least a few dozen (few runs when most fail), at most a bounded buffer.
 constexpr int32_t kMinFilterRun = 32;
 constexpr int32_t kMaxFilterRun = 256;
+// Distinct pod resource shapes whose scores are kept (Scheduler::signature_of).
+constexpr size_t kMaxScoreSignatures = 64;
+
+// A node's score for one pod resource signature, valid while the node is at `version`.
+struct CachedScore {
+  uint64_t version = 0;  // NodeTable::version_ when computed (0: never; versions start at 1)
+  uint32_t signature = 0;
+  int64_t score = 0;
+};
 
 class Scheduler {
  public:
   explicit Scheduler(NodeTable& table) : table_(table) {}
 
-  void configure(Config config) { config_ = std::move(config); }
+  void configure(Config config) {
+    config_ = std::move(config);
+    forget_scores();  // the scores depend on the configuration (strategy, shape, resources)
+  }
   void seed(uint64_t seed) { rng_ = seed; }
   int32_t next_start_index() const { return next_start_; }
 
@@ -226,8 +238,11 @@ class Scheduler {
   int64_t count_matching(const Selector& selector, Id ns, int32_t node) const;
 
   void score_plugin(uint8_t plugin, const PodSpec& pod, const std::vector<int32_t>& nodes, std::vector<int64_t>& out);
-  void score_fit(const PodSpec& pod, const std::vector<int32_t>& nodes, std::vector<int64_t>& out) const;
-  void score_balanced(const PodSpec& pod, const std::vector<int32_t>& nodes, std::vector<int64_t>& out) const;
+  void score_fit(const PodSpec& pod, const std::vector<int32_t>& nodes, std::vector<int64_t>& out);
+  void score_balanced(const PodSpec& pod, const std::vector<int32_t>& nodes, std::vector<int64_t>& out);
+  // The positions of `nodes` whose score is not in `cache` for score_signature_ (into
+  // unscored_), the others' written to `out`.
+  void cached_scores(std::vector<CachedScore>& cache, const std::vector<int32_t>& nodes, std::vector<int64_t>& out);
   void score_taints(const PodSpec& pod, const std::vector<int32_t>& nodes, std::vector<int64_t>& out) const;
   void score_node_affinity(const PodSpec& pod, const std::vector<int32_t>& nodes, std::vector<int64_t>& out) const;
   void score_image_locality(const PodSpec& pod, const std::vector<int32_t>& nodes, std::vector<int64_t>& out) const;
@@ -262,11 +277,27 @@ class Scheduler {
     const int64_t* requested = nullptr;
     int64_t pod_request = 0;
     int64_t weight = 0;
+    Id resource = kResourceCpu;
   };
   bool resolve_resources(const std::vector<ResourceSpec>& specs, const PodSpec& pod, bool use_requested,
                          std::vector<ResourceColumns>& out) const;
   std::vector<ResourceColumns> fit_columns_, balanced_columns_;
   mutable std::vector<int64_t> fit_sum_, fit_weight_;  // score_fit's per-node sums, reused
+
+  // NodeResourcesFit's and NodeResourcesBalancedAllocation's scores depend only on the
+  // node's allocatable and requested columns (NodeTable::version_ says when they change)
+  // and on the pod's resolved columns (a signature: the resources, the pod's requests and
+  // the weights, interned to a number).  A node scored for the same signature at its
+  // current version is not scored again: a cycle scores hundreds of nodes, and between two
+  // cycles only the nodes that gained or lost a pod have changed.
+  uint32_t signature_of(uint8_t plugin, const std::vector<ResourceColumns>& columns);
+  void forget_scores();
+  std::vector<CachedScore> fit_scores_, balanced_scores_;  // per node slot
+  std::vector<std::pair<std::vector<int64_t>, uint32_t>> signatures_;
+  std::vector<int64_t> signature_key_;
+  uint32_t next_signature_ = 1;
+  uint32_t score_signature_ = 0;  // of the plugin being scored
+  mutable std::vector<size_t> unscored_;  // positions whose score is not cached
 
   // Filter batches (filter_batch), reused: the nodes of a run, their statuses, and the
   // positions still passing.

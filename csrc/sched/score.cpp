@@ -80,22 +80,22 @@ bool Scheduler::resolve_resources(const std::vector<ResourceSpec>& specs, const 
     c.weight = spec.weight;
     switch (spec.resource) {
       case kResourceCpu:
-        c = use_requested ? ResourceColumns{table_.alloc_cpu_.data(), table_.req_cpu_.data(), pod.requests.milli_cpu, spec.weight}
-                          : ResourceColumns{table_.alloc_cpu_.data(), table_.nonzero_cpu_.data(), pod.nonzero_milli_cpu, spec.weight};
+        c = use_requested ? ResourceColumns{table_.alloc_cpu_.data(), table_.req_cpu_.data(), pod.requests.milli_cpu, spec.weight, spec.resource}
+                          : ResourceColumns{table_.alloc_cpu_.data(), table_.nonzero_cpu_.data(), pod.nonzero_milli_cpu, spec.weight, spec.resource};
         break;
       case kResourceMemory:
-        c = use_requested ? ResourceColumns{table_.alloc_mem_.data(), table_.req_mem_.data(), pod.requests.memory, spec.weight}
-                          : ResourceColumns{table_.alloc_mem_.data(), table_.nonzero_mem_.data(), pod.nonzero_memory, spec.weight};
+        c = use_requested ? ResourceColumns{table_.alloc_mem_.data(), table_.req_mem_.data(), pod.requests.memory, spec.weight, spec.resource}
+                          : ResourceColumns{table_.alloc_mem_.data(), table_.nonzero_mem_.data(), pod.nonzero_memory, spec.weight, spec.resource};
         break;
       case kResourceEphemeral:
-        c = {table_.alloc_eph_.data(), table_.req_eph_.data(), pod.requests.ephemeral_storage, spec.weight};
+        c = {table_.alloc_eph_.data(), table_.req_eph_.data(), pod.requests.ephemeral_storage, spec.weight, spec.resource};
         break;
       default: {
         int64_t wanted = 0;
         for (const auto& [r, amount] : pod.requests.extended)
           if (r == spec.resource) wanted = amount;
         if (wanted == 0 || size_t(spec.resource) >= table_.alloc_ext_.size()) continue;
-        c = {table_.alloc_ext_[spec.resource].data(), table_.req_ext_[spec.resource].data(), wanted, spec.weight};
+        c = {table_.alloc_ext_[spec.resource].data(), table_.req_ext_[spec.resource].data(), wanted, spec.weight, spec.resource};
       }
     }
     any_request = any_request || c.pod_request != 0;
@@ -104,11 +104,50 @@ bool Scheduler::resolve_resources(const std::vector<ResourceSpec>& specs, const 
   return any_request;
 }
 
-void Scheduler::score_fit(const PodSpec&, const std::vector<int32_t>& nodes, std::vector<int64_t>& out) const {
-  // Resource by resource (its columns and the strategy stay put over the nodes), then each
-  // node's weighted mean over the resources it has.
-  const size_t n = nodes.size();
+uint32_t Scheduler::signature_of(uint8_t plugin, const std::vector<ResourceColumns>& columns) {
+  signature_key_.clear();
+  signature_key_.push_back(plugin);
+  for (const auto& c : columns) {
+    signature_key_.push_back(c.resource);
+    signature_key_.push_back(c.pod_request);
+    signature_key_.push_back(c.weight);
+  }
+  for (const auto& [key, id] : signatures_)
+    if (key == signature_key_) return id;
+  if (signatures_.size() >= kMaxScoreSignatures) forget_scores();  // many pod shapes: start over
+  signatures_.emplace_back(signature_key_, next_signature_);
+  return next_signature_++;
+}
+
+void Scheduler::forget_scores() {
+  signatures_.clear();
+  fit_scores_.clear();
+  balanced_scores_.clear();
+}
+
+void Scheduler::cached_scores(std::vector<CachedScore>& cache, const std::vector<int32_t>& nodes,
+                              std::vector<int64_t>& out) {
+  if (cache.size() < table_.slots()) cache.resize(table_.slots());
+  const uint64_t* versions = table_.version_.data();
+  const uint32_t signature = score_signature_;
+  unscored_.clear();
+  for (size_t k = 0; k < nodes.size(); ++k) {
+    const CachedScore& cached = cache[size_t(nodes[k])];
+    if (cached.signature == signature && cached.version == versions[nodes[k]]) {
+      out[k] = cached.score;
+    } else {
+      unscored_.push_back(k);
+    }
+  }
+}
+
+void Scheduler::score_fit(const PodSpec&, const std::vector<int32_t>& nodes, std::vector<int64_t>& out) {
+  cached_scores(fit_scores_, nodes, out);
+  // The rest resource by resource (its columns and the strategy stay put over the nodes),
+  // then each node's weighted mean over the resources it has.
+  const size_t n = unscored_.size();
   const int32_t* node_ids = nodes.data();
+  const size_t* positions = unscored_.data();
   fit_sum_.assign(n, 0);
   fit_weight_.assign(n, 0);
   int64_t* sum = fit_sum_.data();
@@ -118,10 +157,11 @@ void Scheduler::score_fit(const PodSpec&, const std::vector<int32_t>& nodes, std
     const int64_t* allocatable = c.allocatable;
     const int64_t* requested = c.requested;
     const int64_t pod_request = c.pod_request, weight = c.weight;
-    for (size_t k = 0; k < n; ++k) {
-      const int64_t alloc = allocatable[node_ids[k]];
+    for (size_t m = 0; m < n; ++m) {
+      const int32_t node = node_ids[positions[m]];
+      const int64_t alloc = allocatable[node];
       if (alloc == 0) continue;
-      const int64_t req = requested[node_ids[k]] + pod_request;
+      const int64_t req = requested[node] + pod_request;
       int64_t s;
       if (strategy == FitStrategy::LeastAllocated) {
         s = least_requested(req, alloc);
@@ -131,25 +171,29 @@ void Scheduler::score_fit(const PodSpec&, const std::vector<int32_t>& nodes, std
         s = broken_linear(config_.shape, req > alloc ? 100 : req * 100 / alloc);
         if (s <= 0) continue;  // RequestedToCapacityRatio ignores zero-scored resources
       }
-      sum[k] += s * weight;
-      weights[k] += weight;
+      sum[m] += s * weight;
+      weights[m] += weight;
     }
   }
-  for (size_t k = 0; k < n; ++k) {
-    if (weights[k] == 0) {
-      out[k] = 0;
+  for (size_t m = 0; m < n; ++m) {
+    int64_t score;
+    if (weights[m] == 0) {
+      score = 0;
     } else if (strategy == FitStrategy::RequestedToCapacityRatio) {
-      out[k] = int64_t(std::round(double(sum[k]) / double(weights[k])));
+      score = int64_t(std::round(double(sum[m]) / double(weights[m])));
     } else {
-      out[k] = divide(sum[k], weights[k]);
+      score = divide(sum[m], weights[m]);
     }
+    const int32_t node = node_ids[positions[m]];
+    out[positions[m]] = score;
+    fit_scores_[size_t(node)] = {table_.version_[size_t(node)], score_signature_, score};
   }
 }
 
-void Scheduler::score_balanced(const PodSpec&, const std::vector<int32_t>& nodes,
-                               std::vector<int64_t>& out) const {
+void Scheduler::score_balanced(const PodSpec&, const std::vector<int32_t>& nodes, std::vector<int64_t>& out) {
+  cached_scores(balanced_scores_, nodes, out);
   const auto& columns = balanced_columns_;
-  for (size_t k = 0; k < nodes.size(); ++k) {
+  for (size_t k : unscored_) {
     const int32_t node = nodes[k];
     double fractions[16];
     size_t count = 0;
@@ -172,6 +216,7 @@ void Scheduler::score_balanced(const PodSpec&, const std::vector<int32_t>& nodes
       std_dev = std::sqrt(sum / double(count));
     }
     out[k] = int64_t((1 - std_dev) * double(kMaxNodeScore));
+    balanced_scores_[size_t(node)] = {table_.version_[size_t(node)], score_signature_, out[k]};
   }
 }
 
@@ -361,15 +406,18 @@ void Scheduler::score_plugin(uint8_t plugin, const PodSpec& pod, const std::vect
   switch (plugin) {
     case kNodeResourcesFit:
       resolve_resources(config_.fit_resources, pod, false, fit_columns_);
+      score_signature_ = signature_of(plugin, fit_columns_);
       score_fit(pod, nodes, out);
       break;
     case kNodeResourcesBalancedAllocation:
       // PreScore: Skip for a best-effort pod (it requests none of the resources), so that
       // such pods do not all pile onto the most balanced node (upstream issue 129138).
-      if (!resolve_resources(config_.balanced_resources, pod, true, balanced_columns_))
+      if (!resolve_resources(config_.balanced_resources, pod, true, balanced_columns_)) {
         std::fill(out.begin(), out.begin() + nodes.size(), 0);
-      else
+      } else {
+        score_signature_ = signature_of(plugin, balanced_columns_);
         score_balanced(pod, nodes, out);
+      }
       break;
     case kTaintToleration: score_taints(pod, nodes, out); break;
     case kNodeAffinity:

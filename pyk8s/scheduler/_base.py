@@ -267,12 +267,14 @@ class ClusterBase:
             profile = self.profile_for(pod)
         parsed = self._with_default_spreading(self._templates.parse(pod), pod, profile)
         self._last_scheduled = (pod, parsed)
-        state: dict = {}
-        for plugin in profile.python_pre_filters:
-            status = plugin.pre_filter(state, pod)
-            if status.code in (Code.UNSCHEDULABLE, Code.UNSCHEDULABLE_AND_UNRESOLVABLE, Code.ERROR):
-                return ScheduleResult(parsed.key, None, len(self.nodes), prefilter_message="; ".join(status.reasons),
-                                      unschedulable_plugins=frozenset((status.plugin or plugin.NAME,)))
+        pre_filters = profile.python_pre_filters
+        if pre_filters:  # (none in the default profiles: no state dict per pod then)
+            state: dict = {}
+            for plugin in pre_filters:
+                status = plugin.pre_filter(state, pod)
+                if status.code in (Code.UNSCHEDULABLE, Code.UNSCHEDULABLE_AND_UNRESOLVABLE, Code.ERROR):
+                    return ScheduleResult(parsed.key, None, len(self.nodes), prefilter_message="; ".join(status.reasons),
+                                          unschedulable_plugins=frozenset((status.plugin or plugin.NAME,)))
         return self._schedule(parsed, profile, explain)
 
     def preempt(self, pod: Mapping) -> Preemption:

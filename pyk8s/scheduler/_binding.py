@@ -74,9 +74,8 @@ class BindPluginsCycle:
         """The binding cycle succeeded."""
         self.metrics.observe_attempt("scheduled", profile_name, time.perf_counter() - started)
         self.queue.done(entry.key)
-        meta = entry.pod["metadata"]
-        self.events.record(entry.pod, "Normal", "Scheduled",
-                           f"Successfully assigned {meta.get('namespace') or 'default'}/{meta['name']} to {node}", "Binding")
+        # The key is the pod's namespace/name, as upstream's message spells them.
+        self.events.record(entry.pod, "Normal", "Scheduled", f"Successfully assigned {entry.key} to {node}", "Binding")
 
     def _binding_failed(self, entry: QueuedPod, node: str, profile: Profile, started: float, state: dict,
                         message: str | None) -> None:

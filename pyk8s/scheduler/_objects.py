@@ -404,7 +404,11 @@ class PodTemplates:
 
     def __init__(self, capacity: int = 1024) -> None:
         self.capacity = capacity
-        self._entries: dict[tuple, ParsedPod] = {}
+        self._entries: dict[bytes, ParsedPod] = {}
+        # The entry used last and its key: pods of one template mostly arrive one after
+        # another, and comparing the key with the last one costs a fifth of hashing it for
+        # the dict (the key is the whole serialized spec).  Always an entry of ``_entries``.
+        self._last: tuple[bytes | None, ParsedPod | None] = (None, None)
 
     def parse(self, pod) -> ParsedPod:
         if isinstance(pod, ParsedPod):
@@ -441,14 +445,18 @@ class PodTemplates:
             key = _dumps((meta.get("namespace"), meta.get("labels"), unplaced_spec))
         except TypeError:  # not JSON (a hand-built dict): parse it as it is
             return parse_pod(pod)
-        template = self._entries.get(key)
-        if template is None:
-            parsed = parse_pod(pod)
-            if len(self._entries) >= self.capacity:
-                self._entries.clear()
-            template = self._entries[key] = parsed.placed_on("")
-            parsed.template = template
-            return parsed
+        last_key, template = self._last
+        if key != last_key:
+            template = self._entries.get(key)
+            if template is None:
+                parsed = parse_pod(pod)
+                if len(self._entries) >= self.capacity:
+                    self._entries.clear()
+                template = self._entries[key] = parsed.placed_on("")
+                self._last = (key, template)
+                parsed.template = template
+                return parsed
+            self._last = (key, template)
         clone = template.copy_for(pod, meta)
         if node_name:
             clone.node_name = node_name

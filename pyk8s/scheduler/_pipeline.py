@@ -46,6 +46,13 @@ def _ascii(text: str) -> bytes:
     return text.encode("ascii")
 
 
+@functools.lru_cache(maxsize=4096)
+def _length_line(length: int) -> bytes:
+    """The Content-Length value and the head's end: bodies of one kind have a few lengths,
+    and the cache costs a third of formatting them per request."""
+    return b"%d\r\n\r\n" % length
+
+
 def answer(future: asyncio.Future) -> bytes:
     """The body of a ``send`` future's answer; raises the typed error of a failed request
     (TransportError when the connection was lost)."""
@@ -105,7 +112,9 @@ class _Connection(asyncio.Protocol):
         self.closed = False
         self.outgoing: list[bytes] = []  # requests of this loop turn, not yet written
         self._parser = httptools.HttpResponseParser(self)
-        self._body: list[bytes] = []
+        # The answer's body so far: answers are small (a Status, an object) and come in one
+        # piece or few, so they are concatenated (b"" + piece is the piece, no copy).
+        self._body = b""
 
     def queue(self, request: bytes, waiter, loop: asyncio.AbstractEventLoop) -> None:
         """``waiter``: a future or an ``AnswerCallback``."""
@@ -142,18 +151,15 @@ class _Connection(asyncio.Protocol):
     # callback less per answer than reading it when the head is complete) ----------------
 
     def on_body(self, body: bytes) -> None:
-        self._body.append(body)
+        self._body += body
 
     def on_message_complete(self) -> None:
         status = self._parser.get_status_code()
         if status < 200:
             return  # an interim answer (100 Continue): the real one follows
-        pieces = self._body
-        if pieces:
-            self._body = []
-            body = pieces[0] if len(pieces) == 1 else b"".join(pieces)
-        else:
-            body = b""
+        body = self._body
+        if body:
+            self._body = b""
         if self.waiting:
             _deliver(self.waiting.popleft(), status, body, None)
 
@@ -222,7 +228,7 @@ class PipelinedWriter:
             head = self._heads[method, content_type] = (
                 _ascii(method) + b" ",
                 b" HTTP/1.1\r\n" + self._head_suffix + b"Content-Type: " + _ascii(content_type) + b"\r\nContent-Length: ")
-        return b"".join((head[0], path.encode(), head[1], b"%d\r\n\r\n" % len(body), body))
+        return b"".join((head[0], path.encode(), head[1], _length_line(len(body)), body))
 
     def send(self, method: str, path: str, body: bytes, content_type: str = "application/json") -> asyncio.Future:
         """One request, written with the others of this loop turn; a future of its raw

@@ -25,6 +25,7 @@ log = logging.getLogger(__name__)
 
 COMPONENT = "default-scheduler"
 _RECENT = 4096  # correlator cache size (client-go's maxLruCacheEntries)
+_SOURCE = {"component": COMPONENT}  # every Event's source: one dict, only ever serialized
 
 
 _clock: list = [0, ""]  # the last second formatted: most events of a burst share it
@@ -118,18 +119,19 @@ class EventRecorder:
 
     def _create(self, item: tuple, meta: dict, namespace: str, correlation: tuple, now: str) -> None:
         _pod, event_type, reason, message, action = item
-        name = f"{meta.get('name')}.{time.time_ns():x}"
+        uid, pod_name = correlation[0], correlation[2]  # meta's, read by _write already
+        name = f"{pod_name}.{time.time_ns():x}"
         body = {
             "apiVersion": "v1", "kind": "Event",
             # Named by the recorder as client-go's recorders do ("<object>.<unix nanoseconds
             # in hex>"), so the reply need not be read to learn the name.
             "metadata": {"name": name, "namespace": namespace},
             "involvedObject": {
-                "apiVersion": "v1", "kind": "Pod", "namespace": namespace, "name": meta.get("name"),
-                "uid": meta.get("uid"), "resourceVersion": meta.get("resourceVersion"),
+                "apiVersion": "v1", "kind": "Pod", "namespace": namespace, "name": pod_name,
+                "uid": uid, "resourceVersion": meta.get("resourceVersion"),
             },
             "reason": reason, "message": message, "type": event_type,
-            "source": {"component": COMPONENT},
+            "source": _SOURCE,
             "reportingComponent": COMPONENT, "reportingInstance": self.instance, "action": action,
             "firstTimestamp": now, "lastTimestamp": now, "count": 1,
         }

@@ -9,6 +9,7 @@ extension points (PreFilter, PostFilter, Reserve, Bind) are plain Python.
 from __future__ import annotations
 
 import enum
+import functools
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -132,10 +133,9 @@ class Profile:
     def names(self, point: str) -> list[str]:
         return [p.NAME for p in self.plugins.get(point, ())]
 
-    @property
+    @functools.cached_property
     def python_pre_filters(self) -> list[Plugin]:
-        """PreFilter plugins run in Python (the built-ins' PreFilter is part of their kernel)."""
-        cached = self.__dict__.get("_python_pre_filters")
-        if cached is None:
-            cached = self.__dict__["_python_pre_filters"] = [p for p in self.plugins.get("preFilter", ()) if p.native_kernel is None]
-        return cached
+        """PreFilter plugins run in Python (the built-ins' PreFilter is part of their kernel).
+        Computed on first use (the profile's plugins are complete by then); later reads find
+        it in the instance, without a call."""
+        return [p for p in self.plugins.get("preFilter", ()) if p.native_kernel is None]

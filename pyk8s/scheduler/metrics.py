@@ -41,13 +41,18 @@ class SchedulerMetrics:
     def __init__(self, pending: Callable[[], Mapping[str, int]] | None = None) -> None:
         """``pending()`` -> {queue: count}, read at scrape time (scheduler_pending_pods)."""
         self.pending = pending
-        self.attempts: dict[tuple[str, str], int] = {}
         self.durations: dict[tuple[str, str], _Histogram] = {}
         self.preemption_attempts = 0
 
+    @property
+    def attempts(self) -> dict[tuple[str, str], int]:
+        """scheduler_schedule_attempts_total by (result, profile): the count of the attempt
+        duration histogram of the same labels, which every attempt is observed in (one dict
+        to update per attempt, not two)."""
+        return {key: histogram.count for key, histogram in self.durations.items()}
+
     def observe_attempt(self, result: str, profile: str, seconds: float) -> None:
         key = (result, profile)
-        self.attempts[key] = self.attempts.get(key, 0) + 1
         histogram = self.durations.get(key)
         if histogram is None:
             histogram = self.durations[key] = _Histogram()

@@ -81,13 +81,12 @@ class QueuedPod:
     key: str
     pod: dict
     timestamp: float  # when it last entered the queue (PrioritySort's tie-break)
-    initial_attempt: float | None = None  # first pop, for the e2e latency metric
     attempts: int = 0
     unschedulable_since: float = 0.0
     backoff_expires: float = 0.0
     where: str = ACTIVE
-    # The failure reasons of the last attempt (text -> node count), for events and tests.
-    reasons: dict[str, int] = field(default_factory=dict)
+    # The failure reasons of the last failed attempt (text -> node count); None before one.
+    reasons: dict[str, int] | None = None
     # The plugins that rejected it last (upstream's UnschedulablePlugins), and the cluster
     # events that can help it because of them (None: every event).
     unschedulable_plugins: frozenset[str] = frozenset()
@@ -211,8 +210,6 @@ class SchedulingQueue:
             entry._heap_entry = None
             entry.where = IN_FLIGHT
             entry.attempts += 1
-            if entry.initial_attempt is None:
-                entry.initial_attempt = self.clock()
             self.scheduling_cycle += 1
             return entry
         return None

@@ -344,16 +344,18 @@ class Scheduler(InformerEventHandlers, BindPluginsCycle):
             return
         node = result.node_name
         state: dict = {}
-        reserved = []
-        for plugin in profile.plugins.get("reserve", ()):
-            status = plugin.reserve(state, pod, node)
-            if not status.ok:
-                for done in reversed(reserved):
-                    done.unreserve(state, pod, node)
-                self.metrics.observe_attempt("error", profile.scheduler_name, time.perf_counter() - started)
-                self.queue.add_backoff(entry)
-                return
-            reserved.append(plugin)
+        reserve = profile.plugins.get("reserve")
+        if reserve:  # (the default profiles have no Reserve plugin: no list per pod then)
+            reserved = []
+            for plugin in reserve:
+                status = plugin.reserve(state, pod, node)
+                if not status.ok:
+                    for done in reversed(reserved):
+                        done.unreserve(state, pod, node)
+                    self.metrics.observe_attempt("error", profile.scheduler_name, time.perf_counter() - started)
+                    self.queue.add_backoff(entry)
+                    return
+                reserved.append(plugin)
         self.cluster.bind(pod, node)  # assume: the node counts the pod from now on
         if entry.key in self.cluster.nominated:
             self.cluster.remove_nominated_pod(entry.key)  # upstream: DeleteNominatedPodIfExists

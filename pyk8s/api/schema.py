@@ -204,12 +204,8 @@ def _raise_slow(*_: Any) -> bool:
     raise _SLOW
 
 
-def _int_check(low: int, high: int) -> Callable[[int], None]:
-    def check(value: int) -> None:
-        if value < low or value > high:
-            raise _SLOW
-
-    return check
+def _int_check(low: int, high: int) -> Callable[[int], bool]:
+    return range(low, high + 1).__contains__  # C-level: no Python frame per integer
 
 
 def _accept_anything(obj: Any, key: Any, value: Any) -> bool:
@@ -224,15 +220,30 @@ def _accept_int_or_string(obj: Any, key: Any, value: Any) -> bool:
     return (type(value) is str) or (type(value) is int and -(2**31) <= value < 2**31)
 
 
-# Strings seen to parse; kind-prefixed (b, t) so a time-valid string is not taken as base64.
-_KNOWN_GOOD: set[str] = set()
+class _KnownGood(dict):
+    """Strings seen to parse, for one scalar kind (timestamps repeat: every object written
+    in one second carries the same one).  ``known[value]`` is true for a valid value: a
+    remembered one is a C-level lookup; any other is checked by ``valid`` (and remembered
+    when valid and short).  Bounded: cleared when full."""
+
+    __slots__ = ("valid", "max_length")
+
+    def __init__(self, valid: Callable[[str], bool], max_length: int) -> None:
+        super().__init__()
+        self.valid = valid
+        self.max_length = max_length
+
+    def __missing__(self, value: str) -> bool:
+        if not self.valid(value):
+            return False
+        if len(value) <= self.max_length:
+            if len(self) >= _KNOWN_GOOD_MAX:
+                self.clear()
+            self[value] = True
+        return True
+
+
 _KNOWN_GOOD_MAX = 65536
-
-
-def _remember(entry: str) -> None:
-    if len(_KNOWN_GOOD) >= _KNOWN_GOOD_MAX:
-        _KNOWN_GOOD.clear()
-    _KNOWN_GOOD.add(entry)
 
 
 # Valid Quantity text -> the canonical form kube-apiserver stores (Quantity.String() after
@@ -270,57 +281,63 @@ def _accept_quantity(obj: Any, key: Any, value: Any) -> bool:
     return True
 
 
-def _check_base64(value: str) -> None:
-    if len(value) > 64:  # secrets are large and unique: not worth remembering
-        if base64_error(value) is not None:
-            raise _SLOW
-    elif "b" + value not in _KNOWN_GOOD:
-        if base64_error(value) is not None:
-            raise _SLOW
-        _remember("b" + value)
+def _valid_base64(value: str) -> bool:
+    return base64_error(value) is None
 
+
+# Secrets are large and unique: only short base64 values are worth remembering.
+_KNOWN_BASE64 = _KnownGood(_valid_base64, 64)
 
 _TIME_RE = re.compile(r"\d{4}-(?:0[1-9]|1[0-2])-(?:0[1-9]|[12]\d|3[01])T(?:[01]\d|2[0-3]):[0-5]\d:[0-5]\d(?:[.,]\d+)?(?:Z|[+-]\d\d:\d\d)")
 
 
-def _check_time(value: str) -> None:
-    # Timestamps repeat (every object written in one second carries the same one).
-    if "t" + value in _KNOWN_GOOD:
-        return
+def _valid_time(value: str) -> bool:
     # The regex settles almost every value; day 29-31 of a month and odd offsets go to Go's rules.
     if _TIME_RE.fullmatch(value) is None or (value[8:10] > "28" and time_error(value) is not None):
-        raise _SLOW
-    if value[-6] in "+-" and time_error(value) is not None:
-        raise _SLOW
-    _remember("t" + value)
+        return False
+    return not (value[-6] in "+-" and time_error(value) is not None)
 
 
-def _struct_checker(fields: dict[str, _Node]) -> Callable[[Obj], None]:
+_KNOWN_TIMES = _KnownGood(_valid_time, 1 << 30)
+
+
+def _struct_checker(fields: dict[str, _Node]) -> Callable[[Obj], bool]:
     entries: dict[str, tuple[Any, Callable | None, Callable | None]] = {}
+    # Per field, the type a value may have with nothing more to check (most fields are
+    # strings): one lookup settles those.  The rest (nested values, bounded integers,
+    # timestamps, fields with acceptors) map to ``_AnyType``, no value's type, and take
+    # their ``entries`` entry.
+    plain: dict[str, Any] = {}
 
-    def check(obj: Obj, entries=entries, _None=None, _KeyError=KeyError) -> None:
+    def check(obj: Obj, plain=plain, entries=entries, _None=None, _type=type) -> bool:
         nulls = None
-        for key, value in obj.items():
-            # A subscript in a try (free when nothing is raised) is cheaper than .get().
-            try:
+        try:  # a field the struct does not have: the subscript's KeyError
+            for key, value in obj.items():
+                if _type(value) is plain[key]:
+                    continue
                 expected, check_value, accept = entries[key]
-            except _KeyError:
-                raise _SLOW from None
-            if type(value) is expected:
-                if check_value is not None:
-                    check_value(value)
-            elif value is _None:
-                if nulls is None:
-                    nulls = [key]
-                else:
-                    nulls.append(key)
-            elif accept is None or not accept(obj, key, value):
-                raise _SLOW
+                if _type(value) is expected:
+                    if not check_value(value):  # not plain: a value of its type has a check
+                        raise _SLOW
+                elif value is _None:
+                    if nulls is None:
+                        nulls = [key]
+                    else:
+                        nulls.append(key)
+                elif accept is None or not accept(obj, key, value):
+                    raise _SLOW
+        except KeyError:
+            raise _SLOW from None
         if nulls is not None:
             for key in nulls:
                 del obj[key]
+        return True
 
-    check.entries = entries  # type: ignore[attr-defined]  # filled once every node exists
+    def add(name: str, entry: tuple[Any, Callable | None, Callable | None]) -> None:
+        entries[name] = entry
+        plain[name] = entry[0] if entry[1] is None else _AnyType
+
+    check.add = add  # type: ignore[attr-defined]  # filled once every node exists
     return check
 
 
@@ -328,20 +345,22 @@ def _array_checker(item: _Node) -> Callable[[list], None]:
     expected, check_item, accept = _fast_entry(item)
     if check_item is None and accept is None:
 
-        def check_plain(values: list) -> None:
+        def check_plain(values: list) -> bool:
             for value in values:
                 if type(value) is not expected:
                     raise _SLOW
+            return True
 
         return check_plain
 
-    def check(values: list) -> None:
+    def check(values: list) -> bool:
         for index, value in enumerate(values):
             if type(value) is expected:
-                if check_item is not None:
-                    check_item(value)
+                if check_item is not None and not check_item(value):
+                    raise _SLOW
             elif value is None or accept is None or not accept(values, index, value):
                 raise _SLOW
+        return True
 
     return check
 
@@ -350,20 +369,22 @@ def _map_checker(item: _Node) -> Callable[[dict], None]:
     expected, check_item, accept = _fast_entry(item)
     if check_item is None and accept is None:
 
-        def check_plain(values: dict) -> None:
+        def check_plain(values: dict) -> bool:
             for value in values.values():
                 if type(value) is not expected:
                     raise _SLOW
+            return True
 
         return check_plain
 
-    def check(values: dict) -> None:
+    def check(values: dict) -> bool:
         for key, value in values.items():
             if type(value) is expected:
-                if check_item is not None:
-                    check_item(value)
+                if check_item is not None and not check_item(value):
+                    raise _SLOW
             elif value is None or accept is None or not accept(values, key, value):
                 raise _SLOW
+        return True
 
     return check
 
@@ -377,7 +398,7 @@ def _fast_entry(node: _Node) -> tuple[Any, Callable | None, Callable | None]:
         checker = _struct_checker(node.fields)
         node.entry = entry = (dict, checker, None)
         for name, field in node.fields.items():  # after node.entry: recursion ends here
-            checker.entries[name] = _fast_entry(field)  # type: ignore[attr-defined]
+            checker.add(name, _fast_entry(field))  # type: ignore[attr-defined]
         return entry
     if kind == ARRAY:
         node.entry = (list, _raise_slow, None)  # a self-referring list type would end here
@@ -394,13 +415,13 @@ def _fast_entry(node: _Node) -> tuple[Any, Callable | None, Callable | None]:
     elif kind == BOOL:
         entry = (bool, None, None)
     elif kind == BYTES:
-        entry = (str, _check_base64, None)
+        entry = (str, _KNOWN_BASE64.__getitem__, None)
     elif kind == QUANTITY:
         entry = (_AnyType, None, _accept_quantity)
     elif kind == INT_OR_STRING:
         entry = (_AnyType, None, _accept_int_or_string)
     elif kind == TIME:
-        entry = (str, _check_time, None)
+        entry = (str, _KNOWN_TIMES.__getitem__, None)
     else:
         entry = (_AnyType, None, _accept_anything)
     node.entry = entry

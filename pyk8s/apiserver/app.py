@@ -148,6 +148,9 @@ class APIServer:
         self.compactor = Compactor(self.store, compaction_interval, compaction_retention)
         self._routes: dict[str, Route | None] = {}
         self._routes_registered = len(self.registry)
+        # (method, path) -> its request metric labels, made from the path's memoized route
+        # and forgotten with it.
+        self._request_keys: dict[tuple[str, str], RequestKey] = {}
 
     # -- lifecycle (granian calls these in the worker, on its loop) -----------------------
 
@@ -201,8 +204,21 @@ class APIServer:
         # A path that is not served is not counted: a scan of random paths must not grow the
         # label sets without bound.
         if found is not None or response.status != 404:
-            self.metrics.observe(self._request_key(method, path, found), response.status, perf_counter() - started)
+            key = self._request_keys.get((method, path))
+            if key is None:
+                key = self._remember_request_key(method, path, found)
+            self.metrics.observe(key, response.status, perf_counter() - started)
         return response
+
+    def _remember_request_key(self, method: str, path: str, found: Route | None) -> RequestKey:
+        """``_request_key`` of a request, memoized with ``handle``'s lookup of it: a route
+        depends on the path and the registry only, and ``_route`` forgets these with the
+        routes they were made from."""
+        keys = self._request_keys
+        if len(keys) >= _ROUTES_MAX:
+            keys.clear()
+        key = keys[(method, path)] = self._request_key(method, path, found)
+        return key
 
     def _route(self, path: str) -> Route | None:
         """``route(registry, path)``, memoized; forgotten wholesale when full or when the
@@ -214,6 +230,7 @@ class APIServer:
         found = route(self.registry, path)
         if len(routes) >= _ROUTES_MAX or self._routes_registered != len(self.registry):
             routes.clear()
+            self._request_keys.clear()
             self._routes_registered = len(self.registry)
         routes[path] = found
         return found

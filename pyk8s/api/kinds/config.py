@@ -264,51 +264,27 @@ _INVOLVED_FIELDS = (
     ("involvedObject.resourceVersion", "resourceVersion"),
     ("involvedObject.fieldPath", "fieldPath"),
 )
+_EVENT_TOP_FIELDS = ("reason", "reportingComponent", "type")  # selectable as they are named
 _EVENT_FIELDS = tuple(name for name, _key in _INVOLVED_FIELDS) + ("reason", "reportingComponent", "source", "type")
 
 
 def event_fields(event: Obj) -> dict[str, str]:
     """The selectable fields that have a value.  An empty one is left out: the store
     compares a field it was not given as "" (the storage protocol), so selection is the
-    same, and every pair given costs the store an index entry.  Written out field by
-    field (the order of _EVENT_FIELDS): every event create computes them."""
-    get = event.get
-    involved = get("involvedObject") or _EMPTY
+    same, and every pair given costs the store an index entry."""
+    involved = event.get("involvedObject") or _EMPTY
     fields = {}
-    if involved:
-        value = involved.get("kind", "")
+    for name, key in _INVOLVED_FIELDS:
+        value = involved.get(key, "")
         if value != "":
-            fields["involvedObject.kind"] = value
-        value = involved.get("namespace", "")
+            fields[name] = value
+    for name in _EVENT_TOP_FIELDS:
+        value = event.get(name, "")
         if value != "":
-            fields["involvedObject.namespace"] = value
-        value = involved.get("name", "")
-        if value != "":
-            fields["involvedObject.name"] = value
-        value = involved.get("uid", "")
-        if value != "":
-            fields["involvedObject.uid"] = value
-        value = involved.get("apiVersion", "")
-        if value != "":
-            fields["involvedObject.apiVersion"] = value
-        value = involved.get("resourceVersion", "")
-        if value != "":
-            fields["involvedObject.resourceVersion"] = value
-        value = involved.get("fieldPath", "")
-        if value != "":
-            fields["involvedObject.fieldPath"] = value
-    value = get("reason", "")
-    if value != "":
-        fields["reason"] = value
-    value = get("reportingComponent", "")
-    if value != "":
-        fields["reportingComponent"] = value
-    value = (get("source") or _EMPTY).get("component", "")
+            fields[name] = value
+    value = (event.get("source") or _EMPTY).get("component", "")
     if value != "":
         fields["source"] = value
-    value = get("type", "")
-    if value != "":
-        fields["type"] = value
     return fields
 
 

@@ -292,36 +292,29 @@ def validate_pod_update(new: Obj, old: Obj) -> list[Cause]:
     return causes
 
 
+_SPEC_FIELDS = (("spec.nodeName", "nodeName"), ("spec.restartPolicy", "restartPolicy"),
+                ("spec.schedulerName", "schedulerName"), ("spec.serviceAccountName", "serviceAccountName"))
+_STATUS_FIELDS = (("status.phase", "phase"), ("status.podIP", "podIP"),
+                  ("status.nominatedNodeName", "nominatedNodeName"))
+
+
 def pod_fields(pod: Obj) -> dict[str, str]:
     """The selectable fields that have a value.  An empty one is left out: the store
     compares a field it was not given as "" (the storage protocol), so selection is the
     same, and every pair given costs the store an index entry (a new pod has no node, IP
-    or nomination yet).  Written out field by field: every pod write computes them."""
-    spec = (pod.get("spec") or _EMPTY).get
-    status = (pod.get("status") or _EMPTY).get
+    or nomination yet)."""
+    spec = pod.get("spec") or _EMPTY
+    status = pod.get("status") or _EMPTY
     fields = {}
-    value = spec("nodeName", "")
-    if value != "":
-        fields["spec.nodeName"] = value
-    value = spec("restartPolicy", "")
-    if value != "":
-        fields["spec.restartPolicy"] = value
-    value = spec("schedulerName", "")
-    if value != "":
-        fields["spec.schedulerName"] = value
-    value = spec("serviceAccountName", "")
-    if value != "":
-        fields["spec.serviceAccountName"] = value
-    fields["spec.hostNetwork"] = "true" if spec("hostNetwork") else "false"
-    value = status("phase", "")
-    if value != "":
-        fields["status.phase"] = value
-    value = status("podIP", "")
-    if value != "":
-        fields["status.podIP"] = value
-    value = status("nominatedNodeName", "")
-    if value != "":
-        fields["status.nominatedNodeName"] = value
+    for name, key in _SPEC_FIELDS:
+        value = spec.get(key, "")
+        if value != "":
+            fields[name] = value
+    fields["spec.hostNetwork"] = "true" if spec.get("hostNetwork") else "false"
+    for name, key in _STATUS_FIELDS:
+        value = status.get(key, "")
+        if value != "":
+            fields[name] = value
     return fields
 
 

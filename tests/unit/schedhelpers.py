@@ -1,5 +1,6 @@
-"""Small fluent builders for scheduler tests (nodes and pods as API dicts), and a random
-cluster generator the property tests drive through both Cluster and ReferenceCluster."""
+"""Small fluent builders for scheduler tests (nodes and pods as API dicts), a random
+cluster generator the property tests drive through both Cluster and ReferenceCluster, and
+an ApiClient stand-in for writers that never connect."""
 
 from __future__ import annotations
 
@@ -196,3 +197,23 @@ def random_pod(rng: random.Random, name: str, nodes=None, rich=True):
     if rng.random() < 0.15:
         b.affinity("podAntiAffinity", "preferred", {"weight": rng.randint(1, 100), "podAffinityTerm": pod_term(ZONE, {"app": rng.choice("abc")})})
     return b.build()
+
+
+class _PlainConfig:
+    tls_server_name = None
+
+    def ssl_context(self):
+        return None
+
+    def auth_headers(self):
+        return {}
+
+
+class OfflineClient:
+    """What PipelinedWriter reads of an ApiClient, for a writer whose connections a test
+    feeds by hand (plain HTTP, no credentials)."""
+
+    server = "http://127.0.0.1:9"
+    config = _PlainConfig()
+    connect_timeout = 1.0
+

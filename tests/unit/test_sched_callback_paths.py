@@ -13,6 +13,8 @@ import pytest
 
 from pyk8s.client import ApiError, NotFound, TransportError
 from pyk8s.client._rest import WatchStream
+from schedhelpers import OfflineClient
+
 from pyk8s.scheduler._pipeline import PipelinedWriter, _Connection, answer_of
 from pyk8s.scheduler.queue import SchedulingQueue
 
@@ -108,25 +110,9 @@ def test_answer_of_raises_what_answer_raises():
         answer_of(500, b"oops", None)
 
 
-class _Config:
-    tls_server_name = None
-
-    def ssl_context(self):
-        return None
-
-    def auth_headers(self):
-        return {}
-
-
-class _Client:
-    server = "http://127.0.0.1:9"
-    config = _Config()
-    connect_timeout = 1.0
-
-
 def test_send_to_writes_a_turns_requests_in_one_write_per_connection():
     async def run():
-        writer = PipelinedWriter(_Client(), connections=2)
+        writer = PipelinedWriter(OfflineClient(), connections=2)
         writer._loop = asyncio.get_running_loop()
         transports = []
         for index in range(2):
@@ -158,7 +144,7 @@ def test_send_to_writes_a_turns_requests_in_one_write_per_connection():
 
 def test_send_to_on_a_connection_that_cannot_open_fails_the_callback():
     async def run():
-        writer = PipelinedWriter(_Client(), connections=1)
+        writer = PipelinedWriter(OfflineClient(), connections=1)
 
         async def refuse():
             raise TransportError("connect refused")

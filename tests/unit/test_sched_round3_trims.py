@@ -10,6 +10,8 @@ import asyncio
 
 import orjson
 
+from schedhelpers import OfflineClient
+
 from pyk8s.scheduler._pipeline import PipelinedWriter, _Connection
 from pyk8s.scheduler.events import COMPONENT, EventRecorder
 from pyk8s.scheduler.framework import Profile
@@ -32,21 +34,8 @@ def test_attempt_counters_are_the_counts_of_their_duration_histograms():
     assert 'scheduler_schedule_attempts_total{profile="other",result="unschedulable"} 1' in text
 
 
-class _Config:
-    tls_server_name = None
-
-    def auth_headers(self):
-        return {}
-
-
-class _Client:
-    server = "http://127.0.0.1:9"
-    config = _Config()
-    connect_timeout = 1.0
-
-
 def test_requests_carry_their_own_content_length_whatever_the_cache_holds():
-    writer = PipelinedWriter(_Client(), connections=1)
+    writer = PipelinedWriter(OfflineClient(), connections=1)
     for length in [0, 1, 9, 10, 99, 612, 70_000, 612, 0, *range(5000, 5000 + 4200, 7)]:
         body = b"x" * length
         request = writer._request("POST", "/api/v1/namespaces/a/events", body, "application/json")

@@ -468,6 +468,12 @@ def scheduling_throughput(binding_times: list[float], start: float, interval: fl
             "perc90": round(percentile(90), 1), "samples": [round(x, 1) for x in samples]}
 
 
+def _throughput_verdict(throughput: dict | None, target: float) -> str:
+    if throughput is None:
+        return "not sampled (the run is shorter than two 1 s ticks)"
+    return "met" if throughput["average"] >= target else "NOT met"
+
+
 def print_table(row: dict) -> None:
     target = row["target_pods_per_s"]
     upstream = [("upstream CI floor", f"{UPSTREAM['ci_floor']} pods/s  (x{row['pods_per_s'] / UPSTREAM['ci_floor']:.1f})"),
@@ -496,7 +502,7 @@ def print_table(row: dict) -> None:
         ("  ... all Events written", ", ".join(f"{k} {v / row['measured'] * 1e6:.0f}" for k, v in row["cpu_seconds_all_events"].items())
                                      + f" ({row['events_written']} Events)"),
         *([("target", f">= {target} pods/s: window {'met' if row['pods_per_s'] >= target else 'NOT met'}, SchedulingThroughput "
-                      + ("met" if (row["scheduling_throughput"] or {}).get("average", 0) >= target else "NOT met"))]
+                      + _throughput_verdict(row["scheduling_throughput"], target))]
           if target else []),
     ]
     width = max(len(k) for k, _ in lines)

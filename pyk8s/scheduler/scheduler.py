@@ -66,7 +66,7 @@ from .framework import Profile, Registry
 from .metrics import SchedulerMetrics, serve_http
 from .plugins import DefaultBinder
 from .queue import (
-    DEFAULT_MAX_IN_UNSCHEDULABLE, EXPLANATION_ANNOTATION, QueuedPod, SchedulingQueue, pod_key,
+    ACTIVE, DEFAULT_MAX_IN_UNSCHEDULABLE, EXPLANATION_ANNOTATION, QueuedPod, SchedulingQueue, pod_key,
 )
 from .queueing_hints import ClusterEvent
 
@@ -81,6 +81,10 @@ EXPLAIN_ANNOTATION = "scheduler.pyk8s.io/explain"
 _UNSCHEDULABLE_FLUSH_PERIOD = 30.0  # upstream flushes unschedulablePods every 30 s
 _GC_YOUNG_THRESHOLD = 50_000  # allocations between young collections (tune_gc)
 _GC_OFF_WHILE_SYNCING = 10.0  # seconds at most without the cyclic GC at start (tune_gc)
+# tune_gc, once synced: while pods wait or bind, the cyclic GC waits, up to this many net
+# allocations (~15,000 pods' worth); it runs when the burst is over, or past that bound.
+_GC_BURST_ALLOCATIONS = 2_000_000
+_GC_CHECK_PERIOD = 0.25  # seconds between looks at the queue for that
 _BIND_CONNECTIONS = 32
 _EVENT_CONNECTIONS = 16
 _YIELD_EVERY = 32  # cycles between yields to the loop, so informers and binders keep up
@@ -118,8 +122,9 @@ class Scheduler(InformerEventHandlers, BindPluginsCycle):
         gracePeriodSeconds victims are deleted with (upstream passes the victim's own; 0
         here by default because no kubelet finishes bound pods; None = the victim's own).
         ``tune_gc``: the scheduler owns its process (the CLI): collect young objects less
-        often and exempt the synced caches from the cyclic GC (``gc.freeze``); it changes
-        process-wide settings, so it is off for in-process use.  ``registry``: the plugins
+        often, exempt the synced caches from the cyclic GC (``gc.freeze``), and put young
+        collections off while a burst of pods is scheduled (``_gc_during_bursts``); it
+        changes process-wide settings, so it is off for in-process use.  ``registry``: the plugins
         profiles may name (upstream's out-of-tree registry); the built-ins by default.
         ``prefetched_lists``: whole lists requested before the process finished starting
         (the CLI's), taken by the informers as their first list."""
@@ -146,6 +151,7 @@ class Scheduler(InformerEventHandlers, BindPluginsCycle):
         self.explain_top_nodes = explain_top_nodes
         self.preemption_grace_period = preemption_grace_period
         self.tune_gc = tune_gc
+        self._gc_timer: asyncio.TimerHandle | None = None  # tune_gc: the GC back on, or its next look
         # Bindings and events, one each per pod, go through pipelined connections; events
         # have their own (as upstream's separate event client), so a burst of them never
         # queues bindings behind it on the wire.  An HTTP/1.1 server works on one request
@@ -174,7 +180,6 @@ class Scheduler(InformerEventHandlers, BindPluginsCycle):
     async def run(self) -> None:
         """Serve metrics, sync informers, then (after winning the lease, with leader election)
         schedule until ``stop()`` or until leadership is lost."""
-        gc_back_on = None
         if self.tune_gc:
             # A watch event or list page allocates thousands of containers that die young or
             # join the caches: collecting every 700 allocations (the default) mostly re-scans
@@ -184,7 +189,7 @@ class Scheduler(InformerEventHandlers, BindPluginsCycle):
             # can free it.  (Back on after _GC_OFF_WHILE_SYNCING at the latest, so a server
             # that cannot be reached does not leave the GC off.)
             gc.disable()
-            gc_back_on = asyncio.get_running_loop().call_later(_GC_OFF_WHILE_SYNCING, gc.enable)
+            self._gc_timer = asyncio.get_running_loop().call_later(_GC_OFF_WHILE_SYNCING, gc.enable)
         if self.metrics_port is not None:
             self._http_runner, self.bound_port = await serve_http(self.metrics, self.metrics_host, self.metrics_port)
         self._start_informers()
@@ -199,8 +204,9 @@ class Scheduler(InformerEventHandlers, BindPluginsCycle):
                 # live as long as the process; without this every full collection re-scans
                 # them, which costs more than the scheduling itself.
                 gc.freeze()
-                gc_back_on.cancel()
+                self._gc_timer.cancel()
                 gc.enable()
+                self._gc_timer = asyncio.get_running_loop().call_later(_GC_CHECK_PERIOD, self._gc_during_bursts)
             if self.leader_elect:
                 name, namespace, duration, deadline, retry = self.lease
                 self.elector = LeaderElector(
@@ -224,8 +230,9 @@ class Scheduler(InformerEventHandlers, BindPluginsCycle):
             for task in connecting:
                 task.cancel()
             await asyncio.gather(*connecting, return_exceptions=True)
-            if gc_back_on is not None:
-                gc_back_on.cancel()
+            if self._gc_timer is not None:
+                self._gc_timer.cancel()
+                self._gc_timer = None
                 gc.enable()
             self.queue.close()
             self.writer.close()
@@ -236,6 +243,19 @@ class Scheduler(InformerEventHandlers, BindPluginsCycle):
 
     async def stop(self) -> None:
         self._stopping.set()
+
+    def _gc_during_bursts(self) -> None:
+        """tune_gc: no cyclic GC while pods wait or bind, for up to _GC_BURST_ALLOCATIONS.
+        Each pod a watch brings is hundreds of containers that join the caches, and the
+        young collections that traverse them cost ~30 us of CPU per pod; within a burst they
+        are put off until it ends (the queue empty, no binding in flight), when the cores
+        would idle.  Past the bound (sustained load) collections run as usual."""
+        busy = self.queue.pending()[ACTIVE] or self.binds_in_flight
+        if busy and gc.get_count()[0] < _GC_BURST_ALLOCATIONS:
+            gc.disable()
+        else:
+            gc.enable()
+        self._gc_timer = asyncio.get_running_loop().call_later(_GC_CHECK_PERIOD, self._gc_during_bursts)
 
     def is_leader(self) -> bool:
         return self._leading.is_set()

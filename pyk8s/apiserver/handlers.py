@@ -375,16 +375,21 @@ class ResourceHandlers:
         elif subresource == "status":
             resource.prepare_status_update(obj, old)
 
+    def stored(self, resource: ResourceDef, namespace: str, name: str) -> tuple[bytes, int]:
+        """The stored bytes and revision of an object a write starts from; 404 when gone
+        (each attempt of a compare-and-swap loop reads anew)."""
+        found = self.store.get(resource.plural, namespace, name)
+        if found is None:
+            raise errors.not_found(resource.plural, name, resource.group)
+        return found
+
     def _guaranteed_update(self, route: Route, make, expected: int, dry_run: bool = False) -> tuple[int, bytes]:
         """Read, transform, compare-and-swap; retry on a lost race unless the client asked
         for a specific resourceVersion (then a mismatch is its 409)."""
         resource = route.resource
         store = self.store
         for _ in range(MAX_RETRIES):
-            found = store.get(resource.plural, route.namespace, route.name)
-            if found is None:
-                raise errors.not_found(resource.plural, route.name, resource.group)
-            old_bytes, old_revision = found
+            old_bytes, old_revision = self.stored(resource, route.namespace, route.name)
             if expected and expected != old_revision:
                 raise errors.conflict(resource.plural, route.name, group=resource.group)
             old = orjson.loads(old_bytes)
@@ -476,10 +481,7 @@ class ResourceHandlers:
             self.admission.check_namespace_delete(name)
         store = self.store
         for _ in range(MAX_RETRIES):
-            found = store.get(resource.plural, namespace, name)
-            if found is None:
-                raise errors.not_found(resource.plural, name, resource.group)
-            old_bytes, revision = found
+            old_bytes, revision = self.stored(resource, namespace, name)
             old = orjson.loads(old_bytes)
             old_meta = old.get("metadata") or {}
             if options.resource_version and options.resource_version != revision:

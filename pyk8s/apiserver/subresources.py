@@ -161,10 +161,7 @@ class Subresources:
         store = self.store
         namespace, name = route.namespace, route.name
         for _ in range(MAX_RETRIES):
-            found = store.get(resource.plural, namespace, name)
-            if found is None:
-                raise errors.not_found(resource.plural, name, resource.group)
-            old_bytes, old_revision = found
+            old_bytes, old_revision = self.handlers.stored(resource, namespace, name)
             pod = orjson.loads(old_bytes)
             # Assigning a key a dict already holds keeps its place: the key order, and so
             # the stored bytes, are those of the generic path's copies.
